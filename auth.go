@@ -1,0 +1,150 @@
+package proficienthmac
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	firebase "firebase.google.com/go/v4"
+	"firebase.google.com/go/v4/auth"
+	"firebase.google.com/go/v4/errorutils"
+	"google.golang.org/api/option"
+)
+
+// verifyFunc checks a Firebase ID token and returns its claims: the Admin SDK's
+// VerifyIDToken or VerifyIDTokenAndCheckRevoked, for the project or for one tenant.
+type verifyFunc func(ctx context.Context, idToken string) (*auth.Token, error)
+
+// firebaseVerifier is what both *auth.Client and *auth.TenantClient offer.
+type firebaseVerifier interface {
+	VerifyIDToken(ctx context.Context, idToken string) (*auth.Token, error)
+	VerifyIDTokenAndCheckRevoked(ctx context.Context, idToken string) (*auth.Token, error)
+}
+
+var (
+	_ firebaseVerifier = (*auth.Client)(nil)
+	_ firebaseVerifier = (*auth.TenantClient)(nil)
+)
+
+// verifyTimeout bounds the Admin SDK's work for one request (a key fetch, a user lookup), so an
+// outage at Google answers 503 promptly instead of after the SDK's retries.
+const verifyTimeout = 10 * time.Second
+
+// newVerifier builds the token check from the Admin SDK. Verifying signatures needs no Google
+// credentials (the keys are public), so none are used unless CHECK_REVOKED needs the Auth
+// backend; extra options are for tests.
+func newVerifier(ctx context.Context, cfg config, extra ...option.ClientOption) (verifyFunc, error) {
+	var opts []option.ClientOption
+	if !cfg.checkRevoked || cfg.emulatorHost != "" {
+		opts = append(opts, option.WithoutAuthentication())
+	}
+	app, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: cfg.projectID}, append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("firebase.NewApp: %w", err)
+	}
+	client, err := app.Auth(ctx)
+	if err != nil {
+		if cfg.checkRevoked {
+			return nil, &configError{"CHECK_REVOKED", "needs Google credentials, and none were found",
+				"give the function a service account (on a laptop: gcloud auth application-default login), or unset it"}
+		}
+		return nil, fmt.Errorf("firebase Auth client: %w", err)
+	}
+	var v firebaseVerifier = client
+	if cfg.tenantID != "" {
+		if v, err = client.TenantManager.AuthForTenant(cfg.tenantID); err != nil {
+			return nil, fmt.Errorf("firebase tenant client: %w", err)
+		}
+	}
+	verify := v.VerifyIDToken
+	if cfg.checkRevoked {
+		verify = v.VerifyIDTokenAndCheckRevoked
+	}
+	if cfg.tenantID != "" {
+		return verify, nil
+	}
+	// Without FIREBASE_TENANT_ID the SDK accepts any tenant's tokens, but UIDs are unique only
+	// within a tenant: two tenants' "alice" would share an HMAC. Project-level users only.
+	return func(ctx context.Context, idToken string) (*auth.Token, error) {
+		t, err := verify(ctx, idToken)
+		if err == nil && t.Firebase.Tenant != "" {
+			return nil, errOtherTenant
+		}
+		return t, err
+	}, nil
+}
+
+var errOtherTenant = errors.New("token belongs to an Identity Platform tenant, and FIREBASE_TENANT_ID is not set")
+
+// bearerToken returns the token from the request's only Authorization header, or "".
+func bearerToken(h http.Header) string {
+	values := h.Values("Authorization")
+	if len(values) != 1 {
+		return ""
+	}
+	scheme, token, ok := strings.Cut(values[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+// authenticate verifies the request's ID token.
+func (h *handler) authenticate(ctx context.Context, header http.Header) (*auth.Token, *apiError) {
+	idToken := bearerToken(header)
+	if idToken == "" {
+		return nil, &apiError{http.StatusUnauthorized, "UNAUTHENTICATED", "no_token",
+			"Sign in first: send the user's Firebase ID token as Authorization: Bearer <token>.", nil}
+	}
+	ctx, cancel := context.WithTimeout(ctx, verifyTimeout)
+	defer cancel()
+	token, err := h.verify(ctx, idToken)
+	if err != nil {
+		return nil, verifyError(err)
+	}
+	return token, nil
+}
+
+// verifyError turns the Admin SDK's verdict into an answer. An outage at Google is a 503, not a
+// bad token; any other failure (including a user the Auth emulator no longer knows) is a 401.
+func verifyError(err error) *apiError {
+	unauthenticated := func(reason, message string) *apiError {
+		return &apiError{http.StatusUnauthorized, "UNAUTHENTICATED", reason, message, err}
+	}
+	switch {
+	case auth.IsIDTokenExpired(err):
+		return unauthenticated("token_expired", "The ID token has expired: get a fresh one (getIdToken(true)) and retry.")
+	case auth.IsIDTokenRevoked(err):
+		return unauthenticated("token_revoked", "The ID token has been revoked: sign in again.")
+	case auth.IsUserDisabled(err):
+		return &apiError{http.StatusForbidden, "PERMISSION_DENIED", "user_disabled", "This user account is disabled.", err}
+	case auth.IsTenantIDMismatch(err), errors.Is(err, errOtherTenant):
+		return unauthenticated("wrong_tenant", "The ID token is for another tenant: sign in to this app's tenant.")
+	case auth.IsCertificateFetchFailed(err):
+		return unavailable("keys_unavailable", "Google's token signing keys cannot be fetched right now; retry shortly.", err)
+	case errors.Is(err, context.DeadlineExceeded), errorutils.IsUnavailable(err), errorutils.IsDeadlineExceeded(err),
+		errorutils.IsInternal(err), errorutils.IsUnknown(err):
+		return unavailable("auth_backend_unavailable", "Firebase Authentication cannot be reached right now; retry shortly.", err)
+	case errorutils.IsPermissionDenied(err), errorutils.IsUnauthenticated(err):
+		// The Auth backend refused our own credentials (CHECK_REVOKED): the operator must fix IAM.
+		return &apiError{http.StatusInternalServerError, "INTERNAL", "auth_backend_refused",
+			"The server cannot check the token with Firebase Authentication.", err}
+	}
+	return unauthenticated("token_invalid", "The ID token is not valid for this app: sign in again.")
+}
+
+// authorise applies the policy to a verified token and the external ID the client claimed.
+func (h *handler) authorise(token *auth.Token, claimedID *string) *apiError {
+	if !h.allowAnonymous && token.Firebase.SignInProvider == "anonymous" {
+		return &apiError{http.StatusForbidden, "PERMISSION_DENIED", "anonymous_refused",
+			"Anonymous users cannot get an HMAC: sign in with an account.", nil}
+	}
+	if claimedID != nil && *claimedID != token.UID {
+		return &apiError{http.StatusForbidden, "PERMISSION_DENIED", "external_id_mismatch",
+			"The HMAC is issued only for the signed-in user's UID; userExternalId must be that UID or absent.", nil}
+	}
+	return nil
+}

@@ -1,0 +1,192 @@
+package proficienthmac
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is everything the function reads from its environment. It is read once, at start.
+type config struct {
+	projectID      string // empty on Cloud Run until the metadata server is asked
+	secret         secretConfig
+	corsOrigins    map[string]bool // nil: any origin
+	checkRevoked   bool
+	tenantID       string
+	allowAnonymous bool
+	emulatorHost   string
+	onCloudRun     bool
+	logLevel       slog.Level
+}
+
+// secretConfig names the one place the HMAC secret comes from.
+type secretConfig struct {
+	value   string        // PROFICIENT_HMAC_SECRET
+	file    string        // PROFICIENT_HMAC_SECRET_FILE
+	version string        // PROFICIENT_HMAC_SECRET_VERSION
+	refresh time.Duration // PROFICIENT_HMAC_SECRET_REFRESH, for version
+}
+
+// A configError is a mistake in the environment: it names the variable and the fix, and never
+// carries the secret's value.
+type configError struct {
+	variable string
+	problem  string
+	fix      string
+}
+
+func (e *configError) Error() string {
+	return fmt.Sprintf("%s %s; %s", e.variable, e.problem, e.fix)
+}
+
+const (
+	envSecret        = "PROFICIENT_HMAC_SECRET"
+	envSecretFile    = "PROFICIENT_HMAC_SECRET_FILE"
+	envSecretVersion = "PROFICIENT_HMAC_SECRET_VERSION"
+	envSecretRefresh = "PROFICIENT_HMAC_SECRET_REFRESH"
+	envEmulatorHost  = "FIREBASE_AUTH_EMULATOR_HOST"
+)
+
+var secretVersionName = regexp.MustCompile(`^projects/[^/]+/secrets/[^/]+/versions/[^/]+$`)
+
+// loadConfig reads and checks the environment through getenv. It does no I/O.
+func loadConfig(getenv func(string) string) (config, error) {
+	cfg := config{
+		projectID:    firstSet(getenv, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
+		tenantID:     strings.TrimSpace(getenv("FIREBASE_TENANT_ID")),
+		emulatorHost: getenv(envEmulatorHost),
+		onCloudRun:   getenv("K_SERVICE") != "",
+	}
+	if cfg.projectID == "" && !cfg.onCloudRun {
+		return cfg, &configError{"GOOGLE_CLOUD_PROJECT", "is not set",
+			"set it to your Firebase project ID (on Cloud Run the metadata server supplies it)"}
+	}
+	if cfg.emulatorHost != "" && cfg.onCloudRun {
+		return cfg, &configError{envEmulatorHost, "is set on Cloud Run",
+			"remove it: with it the Admin SDK accepts unsigned tokens, so anyone could get any user's HMAC"}
+	}
+
+	var err error
+	if cfg.secret, err = loadSecretConfig(getenv); err != nil {
+		return cfg, err
+	}
+	if cfg.corsOrigins, err = parseOrigins(getenv("CORS_ALLOWED_ORIGINS")); err != nil {
+		return cfg, err
+	}
+	if cfg.checkRevoked, err = parseBool(getenv, "CHECK_REVOKED", false); err != nil {
+		return cfg, err
+	}
+	if cfg.allowAnonymous, err = parseBool(getenv, "ALLOW_ANONYMOUS", true); err != nil {
+		return cfg, err
+	}
+	// App Check is not built yet: refuse to start rather than silently not enforce it.
+	for _, name := range []string{"ENFORCE_APP_CHECK", "APP_CHECK_REPLAY_PROTECTION"} {
+		on, err := parseBool(getenv, name, false)
+		if err != nil {
+			return cfg, err
+		}
+		if on {
+			return cfg, &configError{name, "is not supported by this version", "unset it"}
+		}
+	}
+	if cfg.logLevel, err = parseLevel(getenv("LOG_LEVEL")); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func loadSecretConfig(getenv func(string) string) (secretConfig, error) {
+	s := secretConfig{
+		value:   getenv(envSecret),
+		file:    getenv(envSecretFile),
+		version: strings.TrimSpace(getenv(envSecretVersion)),
+		refresh: 5 * time.Minute,
+	}
+	set := 0
+	for _, v := range []string{s.value, s.file, s.version} {
+		if v != "" {
+			set++
+		}
+	}
+	if set != 1 {
+		problem := "is not set"
+		if set > 1 {
+			problem = "is set together with " + envSecretFile + " or " + envSecretVersion
+		}
+		return s, &configError{envSecret, problem, "set exactly one of " + envSecret + " (the hsec_ value), " +
+			envSecretFile + " (a file holding it) or " + envSecretVersion + " (projects/P/secrets/S/versions/V)"}
+	}
+	if s.version != "" && !secretVersionName.MatchString(s.version) {
+		return s, &configError{envSecretVersion, fmt.Sprintf("is %q", s.version),
+			"give the full name projects/PROJECT/secrets/NAME/versions/VERSION (VERSION may be latest)"}
+	}
+	if v := getenv(envSecretRefresh); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return s, &configError{envSecretRefresh, fmt.Sprintf("is %q", v),
+				"give a Go duration of at least 1s, such as 5m"}
+		}
+		s.refresh = d
+	}
+	return s, nil
+}
+
+// parseOrigins reads CORS_ALLOWED_ORIGINS: empty or "*" allows any origin (nil map), as Firebase
+// callables do; otherwise a comma-separated list of exact origins.
+func parseOrigins(v string) (map[string]bool, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "*" {
+		return nil, nil
+	}
+	origins := map[string]bool{}
+	for _, o := range strings.Split(v, ",") {
+		o = strings.TrimSpace(o)
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return nil, &configError{"CORS_ALLOWED_ORIGINS", fmt.Sprintf("has %q, which is not an origin", o),
+				"list origins as scheme://host[:port] with no path or trailing slash, comma-separated, or use *"}
+		}
+		origins[strings.ToLower(o)] = true
+	}
+	return origins, nil
+}
+
+func parseBool(getenv func(string) string, name string, fallback bool) (bool, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return fallback, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return fallback, &configError{name, fmt.Sprintf("is %q", v), "set it to true or false"}
+	}
+	return b, nil
+}
+
+func parseLevel(v string) (slog.Level, error) {
+	var level slog.Level
+	if v == "" {
+		return slog.LevelInfo, nil
+	}
+	if strings.EqualFold(v, "warning") {
+		v = "warn"
+	}
+	if err := level.UnmarshalText([]byte(v)); err != nil {
+		return level, &configError{"LOG_LEVEL", fmt.Sprintf("is %q", v), "set it to debug, info, warning or error"}
+	}
+	return level, nil
+}
+
+func firstSet(getenv func(string) string, names ...string) string {
+	for _, n := range names {
+		if v := strings.TrimSpace(getenv(n)); v != "" {
+			return v
+		}
+	}
+	return ""
+}

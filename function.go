@@ -1,0 +1,247 @@
+// Package proficienthmac is a Cloud Run function that gives a signed-in Firebase user the HMAC
+// Proficient's Client API requires in X-PROFICIENT-USER-HMAC. The external ID is always the UID
+// of the verified Firebase ID token, never an ID from the request body.
+package proficienthmac
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/compute/metadata"
+	secretmanager "cloud.google.com/go/secretmanager/apiv1"
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"google.golang.org/api/option"
+)
+
+func init() {
+	if testing.Testing() {
+		return // tests build their own handlers; importing the package must never exit
+	}
+	logs := newLogWriter(os.Stderr)
+	flushOnSIGTERM(logs)
+	h, err := newHandlerFromEnv(context.Background(), os.Getenv, logs)
+	if err != nil {
+		exitOnStartError(err, logs, os.Getenv("K_SERVICE") != "")
+	}
+	functions.HTTP("ProficientHMAC", h.ServeHTTP)
+}
+
+// handler serves ProficientHMAC. It is built once per instance.
+type handler struct {
+	verify         verifyFunc
+	secret         *cachedSecret
+	corsOrigins    map[string]bool // nil: any origin
+	allowAnonymous bool
+	projectID      string
+	log            *slog.Logger
+}
+
+// dependencies are what tests replace at the edges: the clients' endpoints and where logs go.
+type dependencies struct {
+	logs          io.Writer
+	authOptions   []option.ClientOption
+	secretOptions []option.ClientOption
+}
+
+// startTimeout bounds the reads done before the instance serves (metadata, the first secret).
+const startTimeout = 10 * time.Second
+
+func newHandlerFromEnv(ctx context.Context, getenv func(string) string, logs io.Writer) (*handler, error) {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return newHandler(ctx, cfg, dependencies{logs: logs})
+}
+
+// newHandler builds the handler and reads the secret once, so that a secret that cannot work
+// stops the instance at start instead of failing every request.
+func newHandler(ctx context.Context, cfg config, deps dependencies) (*handler, error) {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	logger := newLogger(deps.logs, cfg.logLevel)
+	if cfg.projectID == "" {
+		id, err := metadata.ProjectIDWithContext(ctx)
+		if err != nil || id == "" {
+			return nil, &configError{"GOOGLE_CLOUD_PROJECT", "is not set and the metadata server did not say",
+				fmt.Sprintf("set it to your Firebase project ID (metadata server: %v)", err)}
+		}
+		cfg.projectID = id
+	}
+	verify, err := newVerifier(ctx, cfg, deps.authOptions...)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := newSecret(ctx, cfg.secret, logger, deps.secretOptions)
+	if err != nil {
+		return nil, err
+	}
+	return &handler{
+		verify:         verify,
+		secret:         secret,
+		corsOrigins:    cfg.corsOrigins,
+		allowAnonymous: cfg.allowAnonymous,
+		projectID:      cfg.projectID,
+		log:            logger,
+	}, nil
+}
+
+// ServeHTTP reads top to bottom: parse → authenticate → authorise → secret → HMAC → respond.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	h.setCommonHeaders(w, r)
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
+		h.logRequest(r, start, http.StatusNoContent, "preflight", nil, "")
+		return
+	}
+	req, apiErr := parseRequest(r)
+	if apiErr != nil {
+		h.refuse(w, r, start, req, apiErr, "")
+		return
+	}
+	token, apiErr := h.authenticate(r.Context(), r.Header)
+	if apiErr != nil {
+		h.refuse(w, r, start, req, apiErr, "")
+		return
+	}
+	if apiErr := h.authorise(token, req.claimedID); apiErr != nil {
+		h.refuse(w, r, start, req, apiErr, token.UID)
+		return
+	}
+	key := h.secret.key()
+	if key == nil {
+		h.refuse(w, r, start, req, unavailable("secret_unavailable",
+			"The server's HMAC secret is not available yet; retry shortly.", nil), token.UID)
+		return
+	}
+	writeResult(w, req.form, hmacResult{HMAC: userHMAC(key, token.UID), UserExternalID: token.UID})
+	h.logRequest(r, start, http.StatusOK, "ok", &req, token.UID)
+}
+
+// userHMAC is base64(HMAC-SHA256(key = secret, message = UID)), as Proficient requires.
+func userHMAC(key []byte, uid string) string {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(uid))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func (h *handler) refuse(w http.ResponseWriter, r *http.Request, start time.Time, req hmacRequest, e *apiError, uid string) {
+	writeError(w, e)
+	h.logRequest(r, start, e.code, e.reason, &req, uid, slogError(e.cause)...)
+}
+
+// logRequest writes the request's one log line: never the token, the secret or the HMAC.
+func (h *handler) logRequest(r *http.Request, start time.Time, code int, reason string, req *hmacRequest, uid string, extra ...slog.Attr) {
+	level := slog.LevelInfo
+	switch {
+	case code >= 500:
+		level = slog.LevelError
+	case code >= 400:
+		level = slog.LevelWarn
+	}
+	if !h.log.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := append(traceAttrs(h.projectID, r.Header.Get),
+		slog.Group("httpRequest",
+			slog.String("requestMethod", r.Method),
+			slog.String("requestUrl", r.URL.Path),
+			slog.Int("status", code),
+			slog.String("latency", strconv.FormatFloat(time.Since(start).Seconds(), 'f', 6, 64)+"s"),
+			slog.String("userAgent", r.UserAgent()),
+			slog.String("remoteIp", r.RemoteAddr),
+		),
+		slog.String("reason", reason))
+	if req != nil {
+		attrs = append(attrs, slog.String("form", req.form.String()))
+	}
+	if uid != "" {
+		attrs = append(attrs, slog.String("uid", uid))
+	}
+	h.log.LogAttrs(r.Context(), level, "request", append(attrs, extra...)...)
+}
+
+func slogError(err error) []slog.Attr {
+	if err == nil {
+		return nil
+	}
+	return []slog.Attr{slog.String("error", err.Error())}
+}
+
+// newSecret sets up the one secret source the configuration names and reads it once.
+func newSecret(ctx context.Context, cfg secretConfig, logger *slog.Logger, smOptions []option.ClientOption) (*cachedSecret, error) {
+	var (
+		source   secretSource
+		ttl      time.Duration
+		variable string
+	)
+	switch {
+	case cfg.value != "":
+		source, variable = envSecretValue(cfg.value), envSecret
+	case cfg.file != "":
+		// A secret volume mount changes in place when the secret rotates: look again every second.
+		source, ttl, variable = fileSecret(cfg.file), time.Second, envSecretFile
+	default:
+		client, err := secretmanager.NewClient(ctx, smOptions...)
+		if err != nil {
+			return nil, &configError{envSecretVersion, "cannot be read: no Secret Manager client (" + err.Error() + ")",
+				"give the function a service account (on a laptop: gcloud auth application-default login)"}
+		}
+		source, ttl, variable = secretManagerSecret{client, cfg.version}, cfg.refresh, envSecretVersion
+	}
+	secret := newCachedSecret(source, ttl, logger)
+	if err := secret.refresh(ctx); err != nil {
+		if isMisconfigured(err) {
+			return nil, &configError{variable, "cannot be used: " + err.Error(), secretFix(variable)}
+		}
+		// A passing failure at start: serve anyway (503 until a background read succeeds).
+		logger.Warn("secret not read at start; will retry", "error", err.Error())
+	}
+	return secret, nil
+}
+
+func secretFix(variable string) string {
+	if variable == envSecretVersion {
+		return "check the version exists and is enabled, and grant the runtime service account " +
+			"roles/secretmanager.secretAccessor on the secret"
+	}
+	return "give the HMAC secret from Proficient's Project Settings (it starts with hsec_)"
+}
+
+// exitOnStartError stops the process on a configuration error: a CRITICAL log on Cloud Run, so
+// that a bad deploy fails instead of serving errors, or one plain line for a local run.
+func exitOnStartError(err error, logs *logWriter, onCloudRun bool) {
+	if onCloudRun {
+		newLogger(logs, slog.LevelInfo).Log(context.Background(), levelCritical,
+			"proficient-hmac cannot start: "+err.Error())
+		logs.Flush()
+	} else {
+		fmt.Fprintln(os.Stderr, "proficient-hmac: "+err.Error())
+	}
+	os.Exit(1)
+}
+
+// flushOnSIGTERM writes out buffered logs when Cloud Run stops the instance, then exits as
+// the signal would have.
+func flushOnSIGTERM(logs *logWriter) {
+	sigterm := make(chan os.Signal, 1)
+	signal.Notify(sigterm, syscall.SIGTERM)
+	go func() {
+		<-sigterm
+		logs.Flush()
+		os.Exit(128 + int(syscall.SIGTERM))
+	}()
+}

@@ -1,0 +1,399 @@
+package proficienthmac
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+const (
+	testSecret = "hsec_3xampleSecretForTests_9f2c"
+	testUID    = "gtLIK8ELsHTr0Fajg28Ud9eFpJJ3"
+	// testUIDHMAC = base64(HMAC-SHA256(testSecret, testUID)), computed with openssl and Node.
+	testUIDHMAC = "PmtPnbeCUxwHpKTkdipsZNSt+ZsKrGui6ai4No2Z7VE="
+	testOrigin  = "https://app.example.com"
+)
+
+// testConfig is the default configuration with a secret in the environment.
+func testConfig() config {
+	return config{projectID: testProject, secret: secretConfig{value: testSecret}, allowAnonymous: true}
+}
+
+// newTestHandler builds a handler as the function does at start, with the real Admin SDK talking
+// to the Google stand-in. Its logs go to the returned buffer.
+func newTestHandler(t *testing.T, cfg config, deps dependencies) (*handler, *lockedBuffer) {
+	t.Helper()
+	google.reset(t)
+	logs := &lockedBuffer{}
+	deps.logs = logs
+	h, err := newHandler(context.Background(), cfg, deps)
+	if err != nil {
+		t.Fatalf("newHandler: %v", err)
+	}
+	t.Cleanup(h.secret.background.Wait)
+	return h, logs
+}
+
+// lockedBuffer collects log output written from several goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// call sends one request through the handler. headers alternate name, value.
+func call(h http.Handler, method, body string, headers ...string) *httptest.ResponseRecorder {
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, "/api/proficient-hmac", r)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+type answer struct {
+	HMAC           string `json:"hmac"`
+	UserExternalID string `json:"userExternalId"`
+	Result         *struct {
+		HMAC           string `json:"hmac"`
+		UserExternalID string `json:"userExternalId"`
+	} `json:"result"`
+	Error *struct {
+		Status  string `json:"status"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// decode reads an answer, failing the test on anything but the spec's JSON shapes.
+func decode(t *testing.T, w *httptest.ResponseRecorder) answer {
+	t.Helper()
+	var a answer
+	dec := json.NewDecoder(w.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil {
+		t.Fatalf("body %q is not the spec's JSON: %v", w.Body.String(), err)
+	}
+	shapes := 0
+	for _, present := range []bool{a.HMAC != "", a.Result != nil, a.Error != nil} {
+		if present {
+			shapes++
+		}
+	}
+	if shapes != 1 {
+		t.Fatalf("body %q: want exactly one of hmac, result, error", w.Body.String())
+	}
+	return a
+}
+
+// checkCommonHeaders asserts what every answer carries; withCORS for an allowed Origin.
+func checkCommonHeaders(t *testing.T, w *httptest.ResponseRecorder, withCORS bool) {
+	t.Helper()
+	want := map[string]string{
+		"Content-Type":           "application/json; charset=utf-8",
+		"Cache-Control":          "no-store",
+		"X-Content-Type-Options": "nosniff",
+		"Vary":                   "Origin",
+	}
+	if withCORS {
+		want["Access-Control-Allow-Origin"] = testOrigin
+		want["Access-Control-Expose-Headers"] = "Retry-After"
+	}
+	for name, value := range want {
+		if got := w.Header().Get(name); got != value {
+			t.Errorf("%s: got %q, want %q", name, got, value)
+		}
+	}
+	if !withCORS {
+		for _, name := range []string{"Access-Control-Allow-Origin", "Access-Control-Expose-Headers", "Access-Control-Allow-Methods"} {
+			if got := w.Header().Get(name); got != "" {
+				t.Errorf("%s: got %q, want none", name, got)
+			}
+		}
+	}
+}
+
+func TestRequests(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig(), dependencies{})
+	token := idToken(t, claimsFor(testUID, nil))
+	bearer := "Bearer " + token
+	json := "application/json"
+	big := `{"userExternalId":"` + strings.Repeat("x", maxBody) + `"}`
+
+	tests := []struct {
+		name        string
+		method      string
+		body        string
+		contentType string
+		auth        string
+		wantCode    int
+		wantStatus  string // canonical status of an error
+		wantForm    form   // of a 200
+	}{
+		{name: "REST POST, no body", method: "POST", auth: bearer, wantCode: 200},
+		{name: "REST POST, own ID", method: "POST", body: `{"userExternalId":"` + testUID + `"}`, contentType: json, auth: bearer, wantCode: 200},
+		{name: "REST POST, null ID", method: "POST", body: `{"userExternalId":null}`, contentType: json, auth: bearer, wantCode: 200},
+		{name: "REST POST, empty object", method: "POST", body: `{}`, contentType: json, auth: bearer, wantCode: 200},
+		{name: "REST POST, other keys ignored", method: "POST", body: `{"agentId":"ag_1","n":[1,2]}`, contentType: json, auth: bearer, wantCode: 200},
+		{name: "REST POST, charset in content type", method: "POST", body: `{}`, contentType: "application/json; charset=utf-8", auth: bearer, wantCode: 200},
+		{name: "REST POST, another user's ID", method: "POST", body: `{"userExternalId":"someone-else"}`, contentType: json, auth: bearer, wantCode: 403, wantStatus: "PERMISSION_DENIED"},
+		{name: "REST POST, empty-string ID", method: "POST", body: `{"userExternalId":""}`, contentType: json, auth: bearer, wantCode: 403, wantStatus: "PERMISSION_DENIED"},
+		{name: "REST POST, numeric ID", method: "POST", body: `{"userExternalId":42}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "REST POST, object ID", method: "POST", body: `{"userExternalId":{"uid":"x"}}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "GET, no body", method: "GET", auth: bearer, wantCode: 200},
+		{name: "GET with body, like Proficient's example client", method: "GET", body: `{"userExternalId":"` + testUID + `"}`, contentType: json, auth: bearer, wantCode: 200},
+		{name: "GET with another user's ID", method: "GET", body: `{"userExternalId":"someone-else"}`, contentType: json, auth: bearer, wantCode: 403, wantStatus: "PERMISSION_DENIED"},
+		{name: "GET with a callable body", method: "GET", body: `{"data":null}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "callable, null data", method: "POST", body: `{"data":null}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "callable, empty data", method: "POST", body: `{"data":{}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "callable, own ID and other keys", method: "POST", body: `{"data":{"userExternalId":"` + testUID + `","x":1}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "callable, null ID", method: "POST", body: `{"data":{"userExternalId":null}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "callable, another user's ID", method: "POST", body: `{"data":{"userExternalId":"someone-else"}}`, contentType: json, auth: bearer, wantCode: 403, wantStatus: "PERMISSION_DENIED"},
+		{name: "callable, boolean ID", method: "POST", body: `{"data":{"userExternalId":true}}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "callable, string data", method: "POST", body: `{"data":"x"}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "callable, array data", method: "POST", body: `{"data":[1]}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "callable, extra keys", method: "POST", body: `{"data":null,"userExternalId":"x"}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "malformed JSON", method: "POST", body: `{"data":`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "trailing garbage", method: "POST", body: `{} {}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "JSON array", method: "POST", body: `[{"data":null}]`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "JSON null", method: "POST", body: `null`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "JSON string", method: "POST", body: `"x"`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "form content type", method: "POST", body: `{"data":null}`, contentType: "application/x-www-form-urlencoded", auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "text content type", method: "POST", body: `{}`, contentType: "text/plain", auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "no content type with a body", method: "POST", body: `{}`, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "body over 64 KiB", method: "POST", body: big, contentType: json, auth: bearer, wantCode: 413, wantStatus: "INVALID_ARGUMENT"},
+		{name: "body of exactly 64 KiB is judged as JSON", method: "POST", body: `{"x":"` + strings.Repeat("y", maxBody-8) + `"}`, contentType: json, auth: bearer, wantCode: 200},
+		{name: "PUT", method: "PUT", body: `{}`, contentType: json, auth: bearer, wantCode: 405, wantStatus: "UNIMPLEMENTED"},
+		{name: "DELETE", method: "DELETE", auth: bearer, wantCode: 405, wantStatus: "UNIMPLEMENTED"},
+		{name: "PATCH", method: "PATCH", auth: bearer, wantCode: 405, wantStatus: "UNIMPLEMENTED"},
+		{name: "shape before token: 405", method: "PUT", wantCode: 405, wantStatus: "UNIMPLEMENTED"},
+		{name: "shape before token: 413", method: "POST", body: big, contentType: json, wantCode: 413, wantStatus: "INVALID_ARGUMENT"},
+		{name: "shape before token: 400", method: "POST", body: `{`, contentType: json, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "no token", method: "POST", wantCode: 401, wantStatus: "UNAUTHENTICATED"},
+		{name: "callable signed out", method: "POST", body: `{"data":null}`, contentType: json, wantCode: 401, wantStatus: "UNAUTHENTICATED"},
+		{name: "lower-case scheme", method: "POST", auth: "bearer " + token, wantCode: 200},
+		{name: "upper-case scheme", method: "POST", auth: "BEARER " + token, wantCode: 200},
+		{name: "Basic scheme", method: "POST", auth: "Basic " + token, wantCode: 401, wantStatus: "UNAUTHENTICATED"},
+		{name: "scheme only", method: "POST", auth: "Bearer", wantCode: 401, wantStatus: "UNAUTHENTICATED"},
+		{name: "token without scheme", method: "POST", auth: token, wantCode: 401, wantStatus: "UNAUTHENTICATED"},
+		{name: "garbage token", method: "POST", auth: "Bearer not.a.jwt", wantCode: 401, wantStatus: "UNAUTHENTICATED"},
+		{name: "token in the body is not read", method: "POST", body: `{"idToken":"` + token + `","token":"` + token + `"}`, contentType: json, wantCode: 401, wantStatus: "UNAUTHENTICATED"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			headers := []string{"Origin", testOrigin}
+			if tt.contentType != "" {
+				headers = append(headers, "Content-Type", tt.contentType)
+			}
+			if tt.auth != "" {
+				headers = append(headers, "Authorization", tt.auth)
+			}
+			w := call(h, tt.method, tt.body, headers...)
+			if w.Code != tt.wantCode {
+				t.Fatalf("status: got %d, want %d (body %.200q)", w.Code, tt.wantCode, w.Body.String())
+			}
+			checkCommonHeaders(t, w, true)
+			a := decode(t, w)
+			if tt.wantCode == 200 {
+				checkHMAC(t, a, tt.wantForm, testUID, testUIDHMAC)
+				return
+			}
+			if a.Error == nil || a.Error.Status != tt.wantStatus {
+				t.Fatalf("got %q, want error status %q", w.Body.String(), tt.wantStatus)
+			}
+			if a.Error.Message == "" || strings.Contains(w.Body.String(), token) || strings.Contains(w.Body.String(), testSecret) {
+				t.Errorf("error message %q: want a plain sentence without token or secret", a.Error.Message)
+			}
+		})
+	}
+}
+
+// checkHMAC asserts a 200 answer in the form f for uid.
+func checkHMAC(t *testing.T, a answer, f form, uid, wantHMAC string) {
+	t.Helper()
+	got := hmacResult{a.HMAC, a.UserExternalID}
+	if f == formCallable {
+		if a.Result == nil {
+			t.Fatalf("callable answer without result: %+v", a)
+		}
+		got = hmacResult{a.Result.HMAC, a.Result.UserExternalID}
+	} else if a.Result != nil {
+		t.Fatalf("REST answer with result: %+v", a)
+	}
+	if want := (hmacResult{wantHMAC, uid}); got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestErrorHeaders(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig(), dependencies{})
+	tests := []struct {
+		name, method, auth string
+		header, want       string
+	}{
+		{"405 names the allowed methods", "PUT", "", "Allow", "GET, POST, OPTIONS"},
+		{"401 without a token: RFC 6750, no error code", "POST", "", "WWW-Authenticate", "Bearer"},
+		{"401 with a bad token", "POST", "Bearer x.y.z", "WWW-Authenticate", `Bearer error="invalid_token"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			headers := []string{}
+			if tt.auth != "" {
+				headers = append(headers, "Authorization", tt.auth)
+			}
+			w := call(h, tt.method, "", headers...)
+			if got := w.Header().Get(tt.header); got != tt.want {
+				t.Errorf("%s: got %q, want %q", tt.header, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTwoAuthorizationHeadersAreRefused(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig(), dependencies{})
+	token := idToken(t, claimsFor(testUID, nil))
+	w := call(h, "POST", "", "Authorization", "Bearer "+token, "Authorization", "Bearer "+token)
+	if w.Code != http.StatusUnauthorized {
+		t.Errorf("status: got %d, want 401", w.Code)
+	}
+}
+
+func TestTokenInQueryOrCookieIsNotRead(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig(), dependencies{})
+	token := idToken(t, claimsFor(testUID, nil))
+	req := httptest.NewRequest("POST", "/api/proficient-hmac?token="+token+"&idToken="+token+"&access_token="+token, nil)
+	req.AddCookie(&http.Cookie{Name: "__session", Value: token})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusUnauthorized {
+		t.Errorf("status: got %d, want 401", w.Code)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	token := idToken(t, claimsFor(testUID, nil))
+	only := testConfig()
+	only.corsOrigins = map[string]bool{testOrigin: true}
+	tests := []struct {
+		name     string
+		cfg      config
+		method   string
+		origin   string
+		auth     string
+		wantCode int
+		wantCORS bool
+	}{
+		{"preflight, any origin", testConfig(), "OPTIONS", testOrigin, "", 204, true},
+		{"preflight, listed origin", only, "OPTIONS", testOrigin, "", 204, true},
+		{"preflight, unlisted origin", only, "OPTIONS", "https://evil.example", "", 204, false},
+		{"preflight, no origin", testConfig(), "OPTIONS", "", "", 204, false},
+		{"POST, listed origin", only, "POST", testOrigin, "Bearer " + token, 200, true},
+		{"POST, unlisted origin is served without CORS", only, "POST", "https://evil.example", "Bearer " + token, 200, false},
+		{"401 carries CORS, so browsers see it", testConfig(), "POST", testOrigin, "", 401, true},
+		{"405 carries CORS", testConfig(), "PUT", testOrigin, "", 405, true},
+		{"no origin, no CORS", testConfig(), "POST", "", "Bearer " + token, 200, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, _ := newTestHandler(t, tt.cfg, dependencies{})
+			var headers []string
+			if tt.origin != "" {
+				headers = append(headers, "Origin", tt.origin)
+			}
+			if tt.auth != "" {
+				headers = append(headers, "Authorization", tt.auth)
+			}
+			if tt.method == "OPTIONS" {
+				headers = append(headers, "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization,content-type")
+			}
+			w := call(h, tt.method, "", headers...)
+			if w.Code != tt.wantCode {
+				t.Fatalf("status: got %d, want %d", w.Code, tt.wantCode)
+			}
+			if tt.wantCORS && tt.origin != testOrigin {
+				t.Fatal("bad test: CORS is checked against testOrigin")
+			}
+			checkCommonHeaders(t, w, tt.wantCORS)
+			if tt.method != "OPTIONS" {
+				return
+			}
+			if w.Body.Len() != 0 {
+				t.Errorf("preflight body: got %q, want none", w.Body.String())
+			}
+			preflight := map[string]string{
+				"Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+				"Access-Control-Allow-Headers": "Authorization, Content-Type, X-Firebase-AppCheck, Firebase-Instance-ID-Token",
+				"Access-Control-Max-Age":       "3600",
+			}
+			for name, want := range preflight {
+				if !tt.wantCORS {
+					want = ""
+				}
+				if got := w.Header().Get(name); got != want {
+					t.Errorf("%s: got %q, want %q", name, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestHMACVectors checks userHMAC and the whole handler against values computed independently:
+// printf %s "$UID" | openssl dgst -sha256 -hmac "$SECRET" -binary | base64, and Node's
+// crypto.createHmac('sha256', secret).update(uid).digest('base64'), which agreed.
+func TestHMACVectors(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig(), dependencies{})
+	tests := []struct {
+		name, uid, want string
+	}{
+		{"Firebase UID from Proficient's docs", testUID, testUIDHMAC},
+		{"one character", "a", "uFWRhfpBt2VsMhcXPgZZDYFqkP3cTp3YxJI6/PfxmUE="},
+		{"UTF-8 custom UID", "ユーザー🔑-ñ", "cczUn6h7Oni5LISJADkG1kjkLXrQgQooESI5Q804MHA="},
+		{"128-byte UID", strings.Repeat("u", 128), "3jdpUPdbFAuYzcu2sDzBiXzmfmuJZEQ3DkugItAuYmg="},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := userHMAC([]byte(testSecret), tt.uid); got != tt.want {
+				t.Errorf("userHMAC: got %q, want %q", got, tt.want)
+			}
+			w := call(h, "POST", `{"data":null}`, "Content-Type", "application/json",
+				"Authorization", "Bearer "+idToken(t, claimsFor(tt.uid, nil)))
+			if w.Code != http.StatusOK {
+				t.Fatalf("status: got %d, want 200 (%s)", w.Code, w.Body.String())
+			}
+			checkHMAC(t, decode(t, w), formCallable, tt.uid, tt.want)
+		})
+	}
+}
+
+func TestLogLevelSilencesRequests(t *testing.T) {
+	cfg := testConfig()
+	cfg.logLevel = slog.LevelError
+	h, logs := newTestHandler(t, cfg, dependencies{})
+	call(h, "POST", "", "Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil)))
+	call(h, "POST", "")
+	if got := logs.String(); got != "" {
+		t.Errorf("LOG_LEVEL=error logged %q for a 200 and a 401, want nothing", got)
+	}
+}

@@ -1,0 +1,166 @@
+package proficienthmac
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	secretmanager "cloud.google.com/go/secretmanager/apiv1"
+	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// A secretSource reads the HMAC secret, as stored, from wherever it is kept.
+type secretSource interface {
+	readSecret(ctx context.Context) ([]byte, error)
+}
+
+// A misconfiguredError is a failure that retrying will not mend: a missing or unreadable file, a
+// secret version that does not exist or may not be read, a value that is not an hsec_ key.
+type misconfiguredError struct{ err error }
+
+func (e misconfiguredError) Error() string { return e.err.Error() }
+func (e misconfiguredError) Unwrap() error { return e.err }
+
+func isMisconfigured(err error) bool { return errors.As(err, new(misconfiguredError)) }
+
+// envSecretValue is the value of PROFICIENT_HMAC_SECRET, checked once at start.
+type envSecretValue string
+
+func (v envSecretValue) readSecret(context.Context) ([]byte, error) { return []byte(v), nil }
+
+// fileSecret is PROFICIENT_HMAC_SECRET_FILE, such as a Cloud Run secret volume mount.
+type fileSecret string
+
+func (f fileSecret) readSecret(context.Context) ([]byte, error) {
+	b, err := os.ReadFile(string(f))
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
+		return nil, misconfiguredError{err}
+	}
+	return b, err
+}
+
+// secretManagerSecret is PROFICIENT_HMAC_SECRET_VERSION, read with the Secret Manager API.
+type secretManagerSecret struct {
+	client  *secretmanager.Client
+	version string
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func (s secretManagerSecret) readSecret(ctx context.Context) ([]byte, error) {
+	resp, err := s.client.AccessSecretVersion(ctx, &secretmanagerpb.AccessSecretVersionRequest{Name: s.version})
+	if err != nil {
+		st := status.Convert(err)
+		switch st.Code() {
+		case codes.NotFound, codes.PermissionDenied, codes.FailedPrecondition, codes.InvalidArgument, codes.Unauthenticated:
+			return nil, misconfiguredError{fmt.Errorf("Secret Manager said %s: %s", st.Code(), st.Message())}
+		}
+		return nil, fmt.Errorf("Secret Manager said %s: %s", st.Code(), st.Message())
+	}
+	data := resp.GetPayload().GetData()
+	if sum := resp.GetPayload().DataCrc32C; sum != nil && int64(crc32.Checksum(data, castagnoli)) != *sum {
+		return nil, errors.New("Secret Manager payload failed its CRC32C check")
+	}
+	return data, nil
+}
+
+// Compile-time checks that each source is one.
+var (
+	_ secretSource = envSecretValue("")
+	_ secretSource = fileSecret("")
+	_ secretSource = secretManagerSecret{}
+)
+
+// parseSecret trims what was stored and checks that it is a Proficient HMAC secret. Its errors
+// never contain the value.
+func parseSecret(raw []byte) ([]byte, error) {
+	key := strings.TrimSpace(string(raw))
+	if !strings.HasPrefix(key, "hsec_") || len(key) == len("hsec_") {
+		return nil, misconfiguredError{fmt.Errorf("the value (%d bytes after trimming) does not start with hsec_", len(key))}
+	}
+	return []byte(key), nil
+}
+
+// A cachedSecret serves the secret from memory and refreshes it in the background when it is
+// due, so no request ever waits on Secret Manager or the disk. A failed refresh keeps the last
+// good value and is tried again after retryDelay.
+type cachedSecret struct {
+	source     secretSource
+	ttl        time.Duration // 0: never refresh
+	retryDelay time.Duration
+	timeout    time.Duration // bounds one read
+	now        func() time.Time
+	log        *slog.Logger
+
+	state      atomic.Pointer[secretState]
+	refreshing atomic.Bool
+	background sync.WaitGroup // background refreshes under way; tests wait on it
+}
+
+type secretState struct {
+	key []byte    // nil until the first good read
+	due time.Time // when to read again
+}
+
+func newCachedSecret(source secretSource, ttl time.Duration, log *slog.Logger) *cachedSecret {
+	c := &cachedSecret{
+		source:     source,
+		ttl:        ttl,
+		retryDelay: min(ttl, 5*time.Second),
+		timeout:    10 * time.Second,
+		now:        time.Now,
+		log:        log,
+	}
+	c.state.Store(&secretState{})
+	return c
+}
+
+// key returns the cached secret, or nil while there is none yet. It starts a refresh when one
+// is due and none is under way.
+func (c *cachedSecret) key() []byte {
+	s := c.state.Load()
+	if (s.key == nil || c.ttl > 0) && !c.now().Before(s.due) && c.refreshing.CompareAndSwap(false, true) {
+		c.background.Add(1)
+		go func() {
+			defer c.background.Done()
+			defer c.refreshing.Store(false)
+			if err := c.refresh(context.Background()); err != nil {
+				c.logRefreshError(err)
+			}
+		}()
+	}
+	return s.key
+}
+
+// refresh reads the source once. On failure the last good value stays.
+func (c *cachedSecret) refresh(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	raw, err := c.source.readSecret(ctx)
+	if err == nil {
+		var key []byte
+		if key, err = parseSecret(raw); err == nil {
+			c.state.Store(&secretState{key: key, due: c.now().Add(c.ttl)})
+			return nil
+		}
+	}
+	c.state.Store(&secretState{key: c.state.Load().key, due: c.now().Add(c.retryDelay)})
+	return err
+}
+
+func (c *cachedSecret) logRefreshError(err error) {
+	if c.state.Load().key != nil {
+		c.log.Warn("secret refresh failed; still using the last good value", "error", err.Error())
+		return
+	}
+	c.log.Error("secret unavailable; answering 503 until it can be read", "error", err.Error())
+}
