@@ -41,6 +41,7 @@ func init() {
 // handler serves ProficientHMAC. It is built once per instance.
 type handler struct {
 	verify         verifyFunc
+	verifyTimeout  time.Duration
 	secret         *cachedSecret
 	corsOrigins    map[string]bool // nil: any origin
 	allowAnonymous bool
@@ -90,6 +91,7 @@ func newHandler(ctx context.Context, cfg config, deps dependencies) (*handler, e
 	}
 	return &handler{
 		verify:         verify,
+		verifyTimeout:  verifyTimeout,
 		secret:         secret,
 		corsOrigins:    cfg.corsOrigins,
 		allowAnonymous: cfg.allowAnonymous,

@@ -42,10 +42,10 @@ type fileSecret string
 
 func (f fileSecret) readSecret(context.Context) ([]byte, error) {
 	b, err := os.ReadFile(string(f))
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
-		return nil, misconfiguredError{err}
+	if err != nil {
+		return nil, misconfiguredError{err} // missing, unreadable, a directory: none mends itself
 	}
-	return b, err
+	return b, nil
 }
 
 // secretManagerSecret is PROFICIENT_HMAC_SECRET_VERSION, read with the Secret Manager API.

@@ -1,0 +1,213 @@
+package proficienthmac
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/api/option"
+)
+
+// TestTokens runs really signed tokens through the real Admin SDK.
+func TestTokens(t *testing.T) {
+	now := time.Now().Unix()
+	anonymous := map[string]any{"sign_in_provider": "anonymous", "identities": map[string]any{}}
+	tenant := func(id string) map[string]any {
+		return map[string]any{"sign_in_provider": "password", "tenant": id, "identities": map[string]any{}}
+	}
+	noAnonymous := testConfig()
+	noAnonymous.allowAnonymous = false
+	withTenant := testConfig()
+	withTenant.tenantID = "tenant-a"
+
+	tests := []struct {
+		name       string
+		cfg        config
+		token      func(t *testing.T) string
+		wantCode   int
+		wantReason string
+	}{
+		{"valid", testConfig(), func(t *testing.T) string { return idToken(t, claimsFor(testUID, nil)) }, 200, "ok"},
+		{"expired 200 s ago: within the SDK's 300 s skew", testConfig(), func(t *testing.T) string {
+			return idToken(t, claimsFor(testUID, map[string]any{"iat": now - 3800, "exp": now - 200}))
+		}, 200, "ok"},
+		{"expired 400 s ago", testConfig(), func(t *testing.T) string {
+			return idToken(t, claimsFor(testUID, map[string]any{"iat": now - 4000, "exp": now - 400}))
+		}, 401, "token_expired"},
+		{"signed by another key", testConfig(), func(t *testing.T) string {
+			return signJWT(t, google.otherKey, map[string]any{"alg": "RS256", "kid": testKID, "typ": "JWT"}, claimsFor(testUID, nil))
+		}, 401, "token_invalid"},
+		{"unknown kid", testConfig(), func(t *testing.T) string {
+			return signJWT(t, google.signingKey, map[string]any{"alg": "RS256", "kid": "key-2", "typ": "JWT"}, claimsFor(testUID, nil))
+		}, 401, "token_invalid"},
+		{"no kid", testConfig(), func(t *testing.T) string {
+			return signJWT(t, google.signingKey, map[string]any{"alg": "RS256", "typ": "JWT"}, claimsFor(testUID, nil))
+		}, 401, "token_invalid"},
+		{"alg none, unsigned", testConfig(), func(t *testing.T) string {
+			return signJWT(t, nil, map[string]any{"alg": "none", "kid": testKID, "typ": "JWT"}, claimsFor(testUID, nil))
+		}, 401, "token_invalid"},
+		{"RS256 header, signature stripped", testConfig(), func(t *testing.T) string {
+			signed := idToken(t, claimsFor(testUID, nil))
+			return signed[:strings.LastIndex(signed, ".")+1]
+		}, 401, "token_invalid"},
+		{"another project's audience", testConfig(), func(t *testing.T) string {
+			return idToken(t, claimsFor(testUID, map[string]any{"aud": "other-project"}))
+		}, 401, "token_invalid"},
+		{"another issuer", testConfig(), func(t *testing.T) string {
+			return idToken(t, claimsFor(testUID, map[string]any{"iss": "https://securetoken.google.com/other-project"}))
+		}, 401, "token_invalid"},
+		{"issued 400 s in the future", testConfig(), func(t *testing.T) string {
+			return idToken(t, claimsFor(testUID, map[string]any{"iat": now + 400, "exp": now + 4000}))
+		}, 401, "token_invalid"},
+		{"empty sub", testConfig(), func(t *testing.T) string { return idToken(t, claimsFor("", nil)) }, 401, "token_invalid"},
+		{"sub over 128 bytes", testConfig(), func(t *testing.T) string {
+			return idToken(t, claimsFor(strings.Repeat("u", 129), nil))
+		}, 401, "token_invalid"},
+		{"anonymous, allowed by default", testConfig(), func(t *testing.T) string {
+			return idToken(t, claimsFor(testUID, map[string]any{"firebase": anonymous}))
+		}, 200, "ok"},
+		{"anonymous with ALLOW_ANONYMOUS=false", noAnonymous, func(t *testing.T) string {
+			return idToken(t, claimsFor(testUID, map[string]any{"firebase": anonymous}))
+		}, 403, "anonymous_refused"},
+		{"signed-in user with ALLOW_ANONYMOUS=false", noAnonymous, func(t *testing.T) string {
+			return idToken(t, claimsFor(testUID, nil))
+		}, 200, "ok"},
+		{"the configured tenant", withTenant, func(t *testing.T) string {
+			return idToken(t, claimsFor(testUID, map[string]any{"firebase": tenant("tenant-a")}))
+		}, 200, "ok"},
+		{"another tenant", withTenant, func(t *testing.T) string {
+			return idToken(t, claimsFor(testUID, map[string]any{"firebase": tenant("tenant-b")}))
+		}, 401, "wrong_tenant"},
+		{"no tenant when one is configured", withTenant, func(t *testing.T) string {
+			return idToken(t, claimsFor(testUID, nil))
+		}, 401, "wrong_tenant"},
+		{"a tenant's token when none is configured", testConfig(), func(t *testing.T) string {
+			return idToken(t, claimsFor(testUID, map[string]any{"firebase": tenant("tenant-a")}))
+		}, 401, "wrong_tenant"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, logs := newTestHandler(t, tt.cfg, dependencies{})
+			token := tt.token(t)
+			w := call(h, "POST", "", "Authorization", "Bearer "+token)
+			if w.Code != tt.wantCode {
+				t.Fatalf("status: got %d, want %d (%s)", w.Code, tt.wantCode, w.Body.String())
+			}
+			a := decode(t, w)
+			if tt.wantCode == 200 {
+				if a.UserExternalID != testUID {
+					t.Errorf("userExternalId: got %q, want %q", a.UserExternalID, testUID)
+				}
+			} else if tt.wantCode == 401 && a.Error.Status != "UNAUTHENTICATED" || tt.wantCode == 403 && a.Error.Status != "PERMISSION_DENIED" {
+				t.Errorf("status: got %q for HTTP %d", a.Error.Status, tt.wantCode)
+			}
+			if want := `"reason":"` + tt.wantReason + `"`; !strings.Contains(logs.String(), want) {
+				t.Errorf("log %q: want %s", logs.String(), want)
+			}
+			if strings.Contains(logs.String(), token) {
+				t.Errorf("log contains the token")
+			}
+		})
+	}
+}
+
+func TestExpiredTokenSaysSo(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig(), dependencies{})
+	now := time.Now().Unix()
+	w := call(h, "POST", "", "Authorization", "Bearer "+idToken(t, claimsFor(testUID, map[string]any{"iat": now - 4000, "exp": now - 400})))
+	if msg := decode(t, w).Error.Message; !strings.Contains(msg, "expired") {
+		t.Errorf("message %q: want it to say the token expired", msg)
+	}
+}
+
+// TestRevocation uses VerifyIDTokenAndCheckRevoked against the identity toolkit stand-in.
+func TestRevocation(t *testing.T) {
+	cfg := testConfig()
+	cfg.checkRevoked = true
+	issued := time.Now().Unix() - 60
+	token := func(t *testing.T) string {
+		return idToken(t, claimsFor(testUID, map[string]any{"iat": issued, "auth_time": issued}))
+	}
+	tests := []struct {
+		name       string
+		user       *fakeUser
+		lookupDown bool
+		wantCode   int
+		wantReason string
+	}{
+		{"active user", &fakeUser{}, false, 200, "ok"},
+		{"tokens revoked after issue", &fakeUser{validSince: issued + 1}, false, 401, "token_revoked"},
+		{"tokens revoked before issue", &fakeUser{validSince: issued - 1}, false, 200, "ok"},
+		{"disabled user", &fakeUser{disabled: true}, false, 403, "user_disabled"},
+		{"deleted user", nil, false, 401, "token_invalid"},
+		{"identity toolkit down", &fakeUser{}, true, 503, "auth_backend_unavailable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, logs := newTestHandler(t, cfg, dependencies{authOptions: []option.ClientOption{option.WithoutAuthentication()}})
+			h.verifyTimeout = time.Second // the SDK retries a 503 for ≈7.5 s; the bound cuts that short
+			google.set(func(g *googleStandIn) {
+				g.lookupDown = tt.lookupDown
+				if tt.user != nil {
+					g.users[testUID] = *tt.user
+				}
+			})
+			w := call(h, "POST", "", "Authorization", "Bearer "+token(t))
+			if w.Code != tt.wantCode {
+				t.Fatalf("status: got %d, want %d (%s)", w.Code, tt.wantCode, w.Body.String())
+			}
+			if want := `"reason":"` + tt.wantReason + `"`; !strings.Contains(logs.String(), want) {
+				t.Errorf("log %q: want %s", logs.String(), want)
+			}
+			if tt.wantCode == 503 && w.Header().Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+		})
+	}
+}
+
+// TestKeysUnavailable: with a cold key cache and Google's key endpoint failing, a good token is
+// an outage (503), not a bad token (401).
+func TestKeysUnavailable(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig(), dependencies{})
+	google.set(func(g *googleStandIn) { g.keysDown = true })
+	token := idToken(t, claimsFor(testUID, nil))
+	w := call(h, "POST", `{"data":null}`, "Content-Type", "application/json", "Authorization", "Bearer "+token)
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status: got %d, want 503 (%s)", w.Code, w.Body.String())
+	}
+	if a := decode(t, w); a.Error.Status != "UNAVAILABLE" {
+		t.Errorf("status: got %q, want UNAVAILABLE", a.Error.Status)
+	}
+	if w.Header().Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	google.set(func(g *googleStandIn) { g.keysDown = false })
+	if w := call(h, "POST", "", "Authorization", "Bearer "+token); w.Code != http.StatusOK {
+		t.Errorf("after recovery: got %d, want 200", w.Code)
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	tests := []struct {
+		header []string
+		want   string
+	}{
+		{[]string{"Bearer abc"}, "abc"},
+		{[]string{"bearer abc"}, "abc"},
+		{[]string{"Bearer  abc "}, "abc"},
+		{[]string{"Bearer"}, ""},
+		{[]string{"Bearer "}, ""},
+		{[]string{"Token abc"}, ""},
+		{[]string{"abc"}, ""},
+		{[]string{"Bearer a", "Bearer b"}, ""},
+		{nil, ""},
+	}
+	for _, tt := range tests {
+		h := http.Header{"Authorization": tt.header}
+		if got := bearerToken(h); got != tt.want {
+			t.Errorf("bearerToken(%q): got %q, want %q", tt.header, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,171 @@
+package proficienthmac
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadConfig(t *testing.T) {
+	base := map[string]string{"GOOGLE_CLOUD_PROJECT": testProject, envSecret: testSecret}
+	with := func(changes map[string]string) map[string]string {
+		env := map[string]string{}
+		for k, v := range base {
+			env[k] = v
+		}
+		for k, v := range changes {
+			env[k] = v
+		}
+		return env
+	}
+	tests := []struct {
+		name      string
+		env       map[string]string
+		wantError string // the variable a configuration error names; "" for success
+		check     func(t *testing.T, cfg config)
+	}{
+		{"defaults", base, "", func(t *testing.T, cfg config) {
+			want := config{projectID: testProject, secret: secretConfig{value: testSecret, refresh: 5 * time.Minute},
+				allowAnonymous: true, logLevel: slog.LevelInfo}
+			if !reflect.DeepEqual(cfg, want) {
+				t.Errorf("got %+v, want %+v", cfg, want)
+			}
+		}},
+		{"GCLOUD_PROJECT, as the emulator sets it", map[string]string{"GCLOUD_PROJECT": "demo-x", envSecret: testSecret}, "", func(t *testing.T, cfg config) {
+			if cfg.projectID != "demo-x" {
+				t.Errorf("projectID: got %q, want demo-x", cfg.projectID)
+			}
+		}},
+		{"no project off Cloud Run", map[string]string{envSecret: testSecret}, "GOOGLE_CLOUD_PROJECT", nil},
+		{"no project on Cloud Run: the metadata server will say", map[string]string{envSecret: testSecret, "K_SERVICE": "proficient-hmac"}, "", func(t *testing.T, cfg config) {
+			if cfg.projectID != "" || !cfg.onCloudRun {
+				t.Errorf("got projectID %q, onCloudRun %v; want empty and true", cfg.projectID, cfg.onCloudRun)
+			}
+		}},
+		{"no secret", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject}, envSecret, nil},
+		{"two secret sources", with(map[string]string{envSecretFile: "/secrets/hmac"}), envSecret, nil},
+		{"secret version", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject, envSecretVersion: testVersion, envSecretRefresh: "90s"}, "", func(t *testing.T, cfg config) {
+			if cfg.secret.version != testVersion || cfg.secret.refresh != 90*time.Second {
+				t.Errorf("got %+v", cfg.secret)
+			}
+		}},
+		{"secret version, short name", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject, envSecretVersion: "proficient-hmac"}, envSecretVersion, nil},
+		{"refresh without a unit", with(map[string]string{envSecretRefresh: "300"}), envSecretRefresh, nil},
+		{"refresh under a second", with(map[string]string{envSecretRefresh: "10ms"}), envSecretRefresh, nil},
+		{"CORS list", with(map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com, http://localhost:5000"}), "", func(t *testing.T, cfg config) {
+			want := map[string]bool{"https://app.example.com": true, "http://localhost:5000": true}
+			if !reflect.DeepEqual(cfg.corsOrigins, want) {
+				t.Errorf("corsOrigins: got %v, want %v", cfg.corsOrigins, want)
+			}
+		}},
+		{"CORS star", with(map[string]string{"CORS_ALLOWED_ORIGINS": "*"}), "", func(t *testing.T, cfg config) {
+			if cfg.corsOrigins != nil {
+				t.Errorf("corsOrigins: got %v, want nil (any)", cfg.corsOrigins)
+			}
+		}},
+		{"CORS trailing slash", with(map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com/"}), "CORS_ALLOWED_ORIGINS", nil},
+		{"CORS without scheme", with(map[string]string{"CORS_ALLOWED_ORIGINS": "app.example.com"}), "CORS_ALLOWED_ORIGINS", nil},
+		{"CORS star in a list", with(map[string]string{"CORS_ALLOWED_ORIGINS": "*,https://a.example"}), "CORS_ALLOWED_ORIGINS", nil},
+		{"CHECK_REVOKED", with(map[string]string{"CHECK_REVOKED": "true"}), "", func(t *testing.T, cfg config) {
+			if !cfg.checkRevoked {
+				t.Error("checkRevoked: got false, want true")
+			}
+		}},
+		{"CHECK_REVOKED not a boolean", with(map[string]string{"CHECK_REVOKED": "yes"}), "CHECK_REVOKED", nil},
+		{"ALLOW_ANONYMOUS=false", with(map[string]string{"ALLOW_ANONYMOUS": "false"}), "", func(t *testing.T, cfg config) {
+			if cfg.allowAnonymous {
+				t.Error("allowAnonymous: got true, want false")
+			}
+		}},
+		{"ALLOW_ANONYMOUS not a boolean", with(map[string]string{"ALLOW_ANONYMOUS": "no way"}), "ALLOW_ANONYMOUS", nil},
+		{"tenant", with(map[string]string{"FIREBASE_TENANT_ID": "tenant-a"}), "", func(t *testing.T, cfg config) {
+			if cfg.tenantID != "tenant-a" {
+				t.Errorf("tenantID: got %q, want tenant-a", cfg.tenantID)
+			}
+		}},
+		{"ENFORCE_APP_CHECK not built yet", with(map[string]string{"ENFORCE_APP_CHECK": "true"}), "ENFORCE_APP_CHECK", nil},
+		{"APP_CHECK_REPLAY_PROTECTION not built yet", with(map[string]string{"APP_CHECK_REPLAY_PROTECTION": "1"}), "APP_CHECK_REPLAY_PROTECTION", nil},
+		{"ENFORCE_APP_CHECK=false", with(map[string]string{"ENFORCE_APP_CHECK": "false"}), "", nil},
+		{"LOG_LEVEL=warning", with(map[string]string{"LOG_LEVEL": "warning"}), "", func(t *testing.T, cfg config) {
+			if cfg.logLevel != slog.LevelWarn {
+				t.Errorf("logLevel: got %v, want WARN", cfg.logLevel)
+			}
+		}},
+		{"LOG_LEVEL=DEBUG", with(map[string]string{"LOG_LEVEL": "DEBUG"}), "", nil},
+		{"LOG_LEVEL unknown", with(map[string]string{"LOG_LEVEL": "verbose"}), "LOG_LEVEL", nil},
+		{"emulator locally", with(map[string]string{envEmulatorHost: "127.0.0.1:9099"}), "", nil},
+		{"emulator on Cloud Run", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "K_SERVICE": "proficient-hmac"}), envEmulatorHost, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadConfig(func(name string) string { return tt.env[name] })
+			if tt.wantError == "" {
+				if err != nil {
+					t.Fatalf("got %v, want no error", err)
+				}
+				if tt.check != nil {
+					tt.check(t, cfg)
+				}
+				return
+			}
+			var ce *configError
+			if !errors.As(err, &ce) || ce.variable != tt.wantError {
+				t.Fatalf("got %v, want a configuration error naming %s", err, tt.wantError)
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, tt.wantError+" ") || strings.Contains(msg, "\n") || ce.fix == "" {
+				t.Errorf("message %q: want one line naming %s and the fix", msg, tt.wantError)
+			}
+		})
+	}
+}
+
+// TestCheckRevokedNeedsCredentials: without Google credentials, CHECK_REVOKED cannot work, so
+// the start is refused; plain verification needs none.
+func TestCheckRevokedNeedsCredentials(t *testing.T) {
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", t.TempDir()+"/missing.json") // no credentials, and no metadata probe
+	cfg := testConfig()
+	if _, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}}); err != nil {
+		t.Fatalf("verification without credentials: got %v, want it to work", err)
+	}
+	cfg.checkRevoked = true
+	_, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}})
+	var ce *configError
+	if !errors.As(err, &ce) || ce.variable != "CHECK_REVOKED" {
+		t.Fatalf("got %v, want a configuration error naming CHECK_REVOKED", err)
+	}
+}
+
+// TestProjectFromMetadata: on Cloud Run without GOOGLE_CLOUD_PROJECT, the metadata server
+// (stood in locally) names the project, and tokens for it verify.
+func TestProjectFromMetadata(t *testing.T) {
+	metadataServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/computeMetadata/v1/project/project-id" || r.Header.Get("Metadata-Flavor") != "Google" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Metadata-Flavor", "Google")
+		w.Write([]byte(testProject))
+	}))
+	defer metadataServer.Close()
+	t.Setenv("GCE_METADATA_HOST", strings.TrimPrefix(metadataServer.URL, "http://"))
+
+	cfg, err := loadConfig(func(name string) string {
+		return map[string]string{"K_SERVICE": "proficient-hmac", envSecret: testSecret}[name]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := newTestHandler(t, cfg, dependencies{})
+	if h.projectID != testProject {
+		t.Fatalf("projectID: got %q, want %q", h.projectID, testProject)
+	}
+	if got, code := hmacFor(t, h); got != testUIDHMAC {
+		t.Errorf("got %q (%d), want %q", got, code, testUIDHMAC)
+	}
+}

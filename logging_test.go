@@ -1,0 +1,168 @@
+package proficienthmac
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// logLines parses every line of the output as a JSON object.
+func logLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", line, err)
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+func TestRequestLog(t *testing.T) {
+	h, logs := newTestHandler(t, testConfig(), dependencies{})
+	token := idToken(t, claimsFor(testUID, nil))
+
+	ok := httptest.NewRequest("POST", "/api/proficient-hmac?token=query-secret&x=1", strings.NewReader(`{"data":null}`))
+	ok.Header.Set("Content-Type", "application/json")
+	ok.Header.Set("Authorization", "Bearer "+token)
+	ok.Header.Set("X-Cloud-Trace-Context", "105445aa7843bc8bf206b12000100000/10;o=1")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, ok)
+	hmacValue := decode(t, w).Result.HMAC
+
+	call(h, "POST", `{"userExternalId":"someone-else"}`, "Content-Type", "application/json", "Authorization", "Bearer "+token)
+
+	out := logs.String()
+	for _, secret := range []string{token, testSecret, hmacValue, "query-secret"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log contains %q", secret)
+		}
+	}
+	lines := logLines(t, out)
+	if len(lines) != 2 {
+		t.Fatalf("got %d log lines, want one per request:\n%s", len(lines), out)
+	}
+	success, refusal := lines[0], lines[1]
+	want := map[string]any{
+		"severity":                             "INFO",
+		"message":                              "request",
+		"reason":                               "ok",
+		"uid":                                  testUID,
+		"form":                                 "callable",
+		"logging.googleapis.com/trace":         "projects/" + testProject + "/traces/105445aa7843bc8bf206b12000100000",
+		"logging.googleapis.com/spanId":        "000000000000000a",
+		"logging.googleapis.com/trace_sampled": true,
+	}
+	for k, v := range want {
+		if success[k] != v {
+			t.Errorf("success %s: got %v, want %v", k, success[k], v)
+		}
+	}
+	httpRequest, _ := success["httpRequest"].(map[string]any)
+	if httpRequest["requestUrl"] != "/api/proficient-hmac" || httpRequest["status"] != float64(200) || httpRequest["requestMethod"] != "POST" {
+		t.Errorf("httpRequest: got %v, want POST /api/proficient-hmac 200 without the query", httpRequest)
+	}
+	if latency, _ := httpRequest["latency"].(string); !strings.HasSuffix(latency, "s") {
+		t.Errorf("latency: got %q, want seconds like 0.000123s", latency)
+	}
+	if refusal["severity"] != "WARNING" || refusal["reason"] != "external_id_mismatch" || refusal["uid"] != testUID {
+		t.Errorf("refusal: got %v, want WARNING external_id_mismatch with the uid", refusal)
+	}
+}
+
+func TestTraceAttrs(t *testing.T) {
+	trace := "projects/p/traces/"
+	tests := []struct {
+		name, header, value string
+		want                map[string]any
+	}{
+		{"cloud trace, sampled", "X-Cloud-Trace-Context", "0123456789abcdef0123456789abcdef/123;o=1", map[string]any{
+			"logging.googleapis.com/trace": trace + "0123456789abcdef0123456789abcdef", "logging.googleapis.com/spanId": "000000000000007b",
+			"logging.googleapis.com/trace_sampled": true}},
+		{"cloud trace, no span", "X-Cloud-Trace-Context", "0123456789abcdef0123456789abcdef", map[string]any{
+			"logging.googleapis.com/trace": trace + "0123456789abcdef0123456789abcdef", "logging.googleapis.com/trace_sampled": false}},
+		{"cloud trace, max span", "X-Cloud-Trace-Context", "abc/18446744073709551615;o=0", map[string]any{
+			"logging.googleapis.com/trace": trace + "abc", "logging.googleapis.com/spanId": "ffffffffffffffff",
+			"logging.googleapis.com/trace_sampled": false}},
+		{"traceparent", "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", map[string]any{
+			"logging.googleapis.com/trace": trace + "0af7651916cd43dd8448eb211c80319c", "logging.googleapis.com/spanId": "b7ad6b7169203331",
+			"logging.googleapis.com/trace_sampled": true}},
+		{"not hex", "X-Cloud-Trace-Context", "../../etc/1;o=1", map[string]any{}},
+		{"empty", "X-Cloud-Trace-Context", "", map[string]any{}},
+		{"bad traceparent", "traceparent", "00-xyz", map[string]any{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			header := http.Header{}
+			header.Set(tt.header, tt.value)
+			got := map[string]any{}
+			for _, a := range traceAttrs("p", header.Get) {
+				got[a.Key] = a.Value.Any()
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSeverities(t *testing.T) {
+	var out bytes.Buffer
+	logger := newLogger(&out, slog.LevelDebug)
+	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError, levelCritical} {
+		logger.Log(t.Context(), level, "m")
+	}
+	var got []string
+	for _, line := range logLines(t, out.String()) {
+		got = append(got, line["severity"].(string))
+		if line["message"] != "m" || line["level"] != nil || line["msg"] != nil {
+			t.Errorf("line %v: want message, not msg or level", line)
+		}
+	}
+	if want := []string{"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// chanWriter passes each write on to a channel.
+type chanWriter chan string
+
+func (c chanWriter) Write(p []byte) (int, error) {
+	c <- string(p)
+	return len(p), nil
+}
+
+func TestLogWriterBatchesLines(t *testing.T) {
+	out := make(chanWriter, 10)
+	w := newLogWriter(out)
+	w.Write([]byte("one\n"))
+	w.Write([]byte("two\n"))
+	// Both lines arrive in one write, from the flush timer.
+	select {
+	case got := <-out:
+		if got != "one\ntwo\n" {
+			t.Errorf("got %q, want both lines in one write", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("buffered lines were never written")
+	}
+
+	// A full buffer is written at once, and Flush writes the rest.
+	w.Write(bytes.Repeat([]byte("x"), flushAtBytes))
+	if got := <-out; len(got) != flushAtBytes {
+		t.Errorf("got %d bytes, want %d", len(got), flushAtBytes)
+	}
+	w.Write([]byte("last\n"))
+	w.Flush()
+	if got := <-out; got != "last\n" {
+		t.Errorf("after Flush: got %q, want %q", got, "last\n")
+	}
+}

@@ -1,0 +1,351 @@
+package proficienthmac
+
+import (
+	"context"
+	"errors"
+	"hash/crc32"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+const testVersion = "projects/" + testProject + "/secrets/proficient-hmac/versions/latest"
+
+// fakeSecretManager is a Secret Manager gRPC server in the test process; the real Go client
+// talks to it over loopback.
+type fakeSecretManager struct {
+	secretmanagerpb.UnimplementedSecretManagerServiceServer
+	mu      sync.Mutex
+	value   string
+	fail    codes.Code // when not OK, every access fails with it
+	badCRC  bool
+	reads   int
+	address string
+}
+
+func startSecretManager(t *testing.T, value string) *fakeSecretManager {
+	t.Helper()
+	f := &fakeSecretManager{value: value}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	secretmanagerpb.RegisterSecretManagerServiceServer(srv, f)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	f.address = lis.Addr().String()
+	return f
+}
+
+func (f *fakeSecretManager) set(value string, fail codes.Code) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.value, f.fail = value, fail
+}
+
+func (f *fakeSecretManager) readCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads
+}
+
+func (f *fakeSecretManager) AccessSecretVersion(_ context.Context, req *secretmanagerpb.AccessSecretVersionRequest) (*secretmanagerpb.AccessSecretVersionResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	if req.GetName() != testVersion {
+		return nil, status.Errorf(codes.NotFound, "Secret Version [%s] not found.", req.GetName())
+	}
+	if f.fail != codes.OK {
+		return nil, status.Error(f.fail, "injected failure")
+	}
+	sum := int64(crc32.Checksum([]byte(f.value), castagnoli))
+	if f.badCRC {
+		sum++
+	}
+	return &secretmanagerpb.AccessSecretVersionResponse{
+		Name:    strings.TrimSuffix(req.GetName(), "latest") + "1",
+		Payload: &secretmanagerpb.SecretPayload{Data: []byte(f.value), DataCrc32C: &sum},
+	}, nil
+}
+
+// clientOptions point the real secretmanager client at the fake.
+func (f *fakeSecretManager) clientOptions() []option.ClientOption {
+	return []option.ClientOption{
+		option.WithEndpoint(f.address),
+		option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+	}
+}
+
+// fakeClock is a clock the test moves.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// withClock gives the handler's secret cache a clock the test moves, starting now.
+func withClock(h *handler) *fakeClock {
+	clock := &fakeClock{now: time.Now()}
+	h.secret.now = clock.Now
+	return clock
+}
+
+func secretManagerConfig() config {
+	cfg := testConfig()
+	cfg.secret = secretConfig{version: testVersion, refresh: 5 * time.Minute}
+	return cfg
+}
+
+// hmacFor asks the handler for testUID's HMAC; "" when it did not answer 200.
+func hmacFor(t *testing.T, h *handler) (string, int) {
+	t.Helper()
+	w := call(h, "POST", "", "Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil)))
+	if w.Code != http.StatusOK {
+		return "", w.Code
+	}
+	return decode(t, w).HMAC, w.Code
+}
+
+// refreshNow moves the clock past the next due time, lets one request start the background
+// refresh and waits for that refresh to end.
+func refreshNow(t *testing.T, h *handler, clock *fakeClock, by time.Duration) {
+	t.Helper()
+	clock.advance(by)
+	hmacFor(t, h)
+	h.secret.background.Wait()
+}
+
+func TestSecretManager(t *testing.T) {
+	v1, v2 := "hsec_version_one", "hsec_version_two"
+	sm := startSecretManager(t, v1+"\n") // as `echo … | gcloud secrets create --data-file=-` stores it
+	h, logs := newTestHandler(t, secretManagerConfig(), dependencies{secretOptions: sm.clientOptions()})
+	clock := withClock(h)
+
+	// First read, at start, trimmed.
+	if got, _ := hmacFor(t, h); got != userHMAC([]byte(v1), testUID) {
+		t.Fatalf("first read: got %q, want the HMAC under version one", got)
+	}
+	// Not due yet: no read.
+	readsAfterStart := sm.readCount()
+	clock.advance(4 * time.Minute)
+	hmacFor(t, h)
+	h.secret.background.Wait()
+	if got := sm.readCount(); got != readsAfterStart {
+		t.Errorf("reads before the refresh is due: got %d, want %d", got, readsAfterStart)
+	}
+
+	// A refresh picks up a new version; requests meanwhile keep the cached value.
+	sm.set(v2, codes.OK)
+	refreshNow(t, h, clock, 2*time.Minute)
+	if got, _ := hmacFor(t, h); got != userHMAC([]byte(v2), testUID) {
+		t.Errorf("after refresh: got %q, want the HMAC under version two", got)
+	}
+
+	// A failed refresh keeps the last good value and logs a WARNING.
+	sm.set(v1, codes.Internal)
+	refreshNow(t, h, clock, 6*time.Minute)
+	if got, code := hmacFor(t, h); got != userHMAC([]byte(v2), testUID) {
+		t.Errorf("after a failed refresh: got %q (%d), want the HMAC under version two", got, code)
+	}
+	if !strings.Contains(logs.String(), `"severity":"WARNING","message":"secret refresh failed`) {
+		t.Errorf("log %q: want a WARNING for the failed refresh", logs.String())
+	}
+
+	// A refreshed value that is not an hsec_ key is refused the same way.
+	sm.set("not-a-key", codes.OK)
+	refreshNow(t, h, clock, 6*time.Minute)
+	if got, _ := hmacFor(t, h); got != userHMAC([]byte(v2), testUID) {
+		t.Errorf("after a bad value: got %q, want the HMAC under version two", got)
+	}
+	if strings.Contains(logs.String(), "not-a-key") || strings.Contains(logs.String(), v2) {
+		t.Error("log contains a secret value")
+	}
+}
+
+// TestSecretManagerDownAtStart: a passing failure at start is not a configuration error. The
+// function starts, answers 503 with Retry-After until the secret can be read, then serves.
+func TestSecretManagerDownAtStart(t *testing.T) {
+	sm := startSecretManager(t, testSecret)
+	sm.set(testSecret, codes.Internal)
+	h, logs := newTestHandler(t, secretManagerConfig(), dependencies{secretOptions: sm.clientOptions()})
+	clock := withClock(h)
+
+	w := call(h, "POST", "", "Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil)))
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("with no secret yet: got %d, Retry-After %q; want 503 with Retry-After", w.Code, w.Header().Get("Retry-After"))
+	}
+	if a := decode(t, w); a.Error.Status != "UNAVAILABLE" {
+		t.Errorf("status: got %q, want UNAVAILABLE", a.Error.Status)
+	}
+	h.secret.background.Wait()
+
+	// Retries are spaced: a request before the retry delay starts no read.
+	reads := sm.readCount()
+	hmacFor(t, h)
+	h.secret.background.Wait()
+	if got := sm.readCount(); got != reads {
+		t.Errorf("reads within the retry delay: got %d, want %d", got, reads)
+	}
+
+	// Due again and still failing: an ERROR, and still 503.
+	refreshNow(t, h, clock, 6*time.Second)
+	if _, code := hmacFor(t, h); code != http.StatusServiceUnavailable {
+		t.Errorf("still down: got %d, want 503", code)
+	}
+	if !strings.Contains(logs.String(), `"severity":"ERROR","message":"secret unavailable`) {
+		t.Errorf("log %q: want an ERROR for a failed read with no secret", logs.String())
+	}
+
+	sm.set(testSecret, codes.OK)
+	refreshNow(t, h, clock, 6*time.Second)
+	if got, code := hmacFor(t, h); got != testUIDHMAC {
+		t.Errorf("after recovery: got %q (%d), want %q", got, code, testUIDHMAC)
+	}
+	for _, want := range []string{`"severity":"WARNING","message":"secret not read at start`, `"severity":"ERROR","message":"request"`, `"reason":"secret_unavailable"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log %q: want %s", logs.String(), want)
+		}
+	}
+}
+
+func TestSecretManagerCRCMismatchIsRefused(t *testing.T) {
+	sm := startSecretManager(t, testSecret)
+	sm.mu.Lock()
+	sm.badCRC = true
+	sm.mu.Unlock()
+	h, _ := newTestHandler(t, secretManagerConfig(), dependencies{secretOptions: sm.clientOptions()})
+	if _, code := hmacFor(t, h); code != http.StatusServiceUnavailable {
+		t.Errorf("status with a corrupt payload: got %d, want 503", code)
+	}
+}
+
+// TestSecretManagerConfigurationErrors: failures that retrying cannot mend stop the start.
+func TestSecretManagerConfigurationErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		version string
+		value   string
+		fail    codes.Code
+	}{
+		{"permission denied", testVersion, testSecret, codes.PermissionDenied},
+		{"not found", "projects/" + testProject + "/secrets/missing/versions/latest", testSecret, codes.OK},
+		{"version disabled", testVersion, testSecret, codes.FailedPrecondition},
+		{"value without hsec_", testVersion, "sk_live_123", codes.OK},
+		{"empty value", testVersion, "  \n", codes.OK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sm := startSecretManager(t, tt.value)
+			sm.set(tt.value, tt.fail)
+			cfg := secretManagerConfig()
+			cfg.secret.version = tt.version
+			_, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}, secretOptions: sm.clientOptions()})
+			var ce *configError
+			if !errors.As(err, &ce) || ce.variable != envSecretVersion {
+				t.Fatalf("got %v, want a configuration error naming %s", err, envSecretVersion)
+			}
+			if strings.Contains(err.Error(), "sk_live_123") {
+				t.Errorf("error %q contains the value", err)
+			}
+		})
+	}
+}
+
+func TestSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hmac-secret")
+	writeSecretFile(t, path, "  "+testSecret+"\r\n")
+	cfg := testConfig()
+	cfg.secret = secretConfig{file: path}
+	h, _ := newTestHandler(t, cfg, dependencies{})
+	clock := withClock(h)
+
+	if got, _ := hmacFor(t, h); got != testUIDHMAC {
+		t.Fatalf("trimmed value: got %q, want %q", got, testUIDHMAC)
+	}
+
+	// Rotation replaces the file, as a secret volume mount does; it shows within a second.
+	rotated := "hsec_rotated_value"
+	writeSecretFile(t, path, rotated+"\n")
+	refreshNow(t, h, clock, 2*time.Second)
+	if got, _ := hmacFor(t, h); got != userHMAC([]byte(rotated), testUID) {
+		t.Errorf("after rotation: got %q, want the HMAC under the rotated value", got)
+	}
+
+	// A file that goes missing or bad keeps the last good value.
+	os.Remove(path)
+	refreshNow(t, h, clock, 2*time.Second)
+	if got, _ := hmacFor(t, h); got != userHMAC([]byte(rotated), testUID) {
+		t.Errorf("after removal: got %q, want the last good HMAC", got)
+	}
+}
+
+// writeSecretFile replaces path atomically, as a rotation does.
+func writeSecretFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSecretFileConfigurationErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad")
+	writeSecretFile(t, bad, "sk_not_proficient\n")
+	for name, path := range map[string]string{"missing file": filepath.Join(dir, "missing"), "not hsec_": bad, "a directory": dir} {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.secret = secretConfig{file: path}
+			_, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}})
+			var ce *configError
+			if !errors.As(err, &ce) || ce.variable != envSecretFile {
+				t.Fatalf("got %v, want a configuration error naming %s", err, envSecretFile)
+			}
+		})
+	}
+}
+
+func TestSecretValueConfigurationErrors(t *testing.T) {
+	for _, value := range []string{"sk_live_abc", "hsec_", " hsec_ ", "HSEC_abc"} {
+		cfg := testConfig()
+		cfg.secret = secretConfig{value: value}
+		_, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}})
+		var ce *configError
+		if !errors.As(err, &ce) || ce.variable != envSecret {
+			t.Errorf("value %q: got %v, want a configuration error naming %s", value, err, envSecret)
+		}
+		if err != nil && strings.Contains(err.Error(), "sk_live") {
+			t.Errorf("error %q contains the value", err)
+		}
+	}
+}
