@@ -1,0 +1,90 @@
+// Headless Chromium loads public/index.html from one origin and calls the function on another,
+// through the real Firebase JS SDK: sign-in, the callable, CORS on success and on refusal.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import puppeteer from "puppeteer-core";
+import { startFunction, demoSecret } from "./function.mjs";
+import { startStaticServer } from "./static-server.mjs";
+import { emulatorHost, project } from "./emulator.mjs";
+
+const expectedHMAC = (uid) => crypto.createHmac("sha256", demoSecret).update(uid).digest("base64");
+const screenshots = path.join(import.meta.dirname, "screenshots");
+
+let fn, site, browser, profile;
+before(async () => {
+  fn = await startFunction();
+  site = await startStaticServer();
+  profile = await fs.mkdtemp(path.join(os.tmpdir(), "chromium-"));
+  browser = await puppeteer.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    userDataDir: profile,
+    // Every name resolves to nothing: the page and the function are IP literals on loopback, and
+    // Chromium's own lookups (accounts.google.com, clients2.google.com) must not leave the machine.
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"],
+  });
+});
+after(async () => {
+  await browser?.close();
+  await site?.close();
+  await fn?.stop();
+  if (profile) await fs.rm(profile, { recursive: true, force: true });
+});
+
+// openPage loads the demo page, pointed at the local function and emulator.
+async function openPage(t) {
+  const page = await browser.newPage();
+  t.after(() => page.close());
+  const failures = [];
+  page.on("pageerror", (err) => failures.push(err.message));
+  page.on("requestfailed", (req) => failures.push(`${req.url()} ${req.failure()?.errorText}`));
+  const query = new URLSearchParams({ function: fn.url, authEmulator: `http://${emulatorHost}`, project });
+  await page.goto(`${site.url}?${query}`);
+  await page.waitForSelector("body[data-ready=true]", { timeout: 15000 });
+  assert.notEqual(new URL(site.url).origin, new URL(fn.url).origin, "the page and the function must be on different origins");
+  return { page, failures };
+}
+
+const text = (page, selector) => page.$eval(selector, (el) => el.textContent);
+
+test("signed out, the callable's 401 reaches page code as functions/unauthenticated", async (t) => {
+  const { page, failures } = await openPage(t);
+  await page.click("#get-hmac");
+  await page.waitForSelector("#error[data-code]:not([data-code=''])", { timeout: 15000 });
+  assert.equal(await page.$eval("#error", (el) => el.dataset.code), "functions/unauthenticated");
+  assert.deepEqual(failures, [], "no CORS or network failure");
+});
+
+test("anonymous sign-in, then the page shows the user's HMAC", async (t) => {
+  const { page, failures } = await openPage(t);
+  await page.click("#anonymous");
+  await page.waitForSelector("#who[data-uid]:not([data-uid=''])", { timeout: 15000 });
+  const uid = await page.$eval("#who", (el) => el.dataset.uid);
+  await page.click("#get-hmac");
+  await page.waitForFunction(() => document.getElementById("hmac").textContent !== "–", { timeout: 15000 });
+  assert.equal(await text(page, "#external-id"), uid);
+  assert.equal(await text(page, "#hmac"), expectedHMAC(uid));
+  assert.equal(await text(page, "#error"), "");
+  assert.deepEqual(failures, []);
+  await fs.mkdir(screenshots, { recursive: true });
+  await page.screenshot({ path: path.join(screenshots, "signed-in.png"), fullPage: true });
+});
+
+test("email/password account created on the page gets its HMAC", async (t) => {
+  const { page, failures } = await openPage(t);
+  await page.type("#email", `browser-${Date.now()}@example.com`);
+  await page.type("#password", "correct-horse");
+  await page.click("#sign-up");
+  await page.waitForSelector("#who[data-uid]:not([data-uid=''])", { timeout: 15000 });
+  const uid = await page.$eval("#who", (el) => el.dataset.uid);
+  assert.match(await text(page, "#who"), /^browser-\d+@example\.com/);
+  await page.click("#get-hmac");
+  await page.waitForFunction(() => document.getElementById("hmac").textContent !== "–", { timeout: 15000 });
+  assert.equal(await text(page, "#hmac"), expectedHMAC(uid));
+  assert.deepEqual(failures, []);
+});

@@ -1,0 +1,40 @@
+// make dev: under `firebase emulators:exec --only auth`, start the function against the emulator
+// and the demo page on another origin, print where they are and a curl to try, and stop them all
+// on Ctrl-C (the emulator stops when this script ends).
+import { startFunction, demoSecret } from "./function.mjs";
+import { startStaticServer } from "./static-server.mjs";
+import { emulatorHost, project, signUpAnonymously } from "./emulator.mjs";
+
+const fn = await startFunction({ port: Number(process.env.PORT ?? 8080), output: process.stderr });
+const site = await startStaticServer({ port: Number(process.env.PAGE_PORT ?? 5002) });
+const { idToken } = await signUpAnonymously();
+const curl = `curl -s -X POST ${fn.url} -H 'Authorization: Bearer ${idToken}'`;
+const answer = await (await fetch(fn.url, { method: "POST", headers: { Authorization: `Bearer ${idToken}` } })).text();
+
+console.log(`
+proficient-hmac is running against the Firebase Auth emulator (project ${project}, secret ${demoSecret}).
+
+  Demo page       ${site.url}
+  Function        ${fn.url}
+  Auth emulator   http://${emulatorHost}/
+
+Try it with a fresh anonymous user's ID token (valid for an hour):
+
+  ${curl}
+
+which just answered:
+
+  ${answer.trim()}
+
+Request logs follow. Ctrl-C stops everything.
+`);
+
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  await Promise.all([fn.stop(), site.close()]);
+  process.exit(0);
+}
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);

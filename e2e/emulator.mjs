@@ -1,0 +1,28 @@
+// The Firebase Auth emulator's REST API: what `firebase emulators:exec` started, and the admin
+// calls (Authorization: Bearer owner) the tests use to make and change users.
+export const emulatorHost = process.env.FIREBASE_AUTH_EMULATOR_HOST;
+export const project = process.env.GCLOUD_PROJECT;
+if (!emulatorHost || !project) {
+  throw new Error("run under `firebase emulators:exec --only auth` (make test does)");
+}
+const base = `http://${emulatorHost}/identitytoolkit.googleapis.com/v1`;
+
+async function post(path, body, admin = false) {
+  const res = await fetch(base + path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...(admin && { Authorization: "Bearer owner" }) },
+    body: JSON.stringify(body),
+  });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+// signUpAnonymously returns a fresh anonymous user's { idToken, localId }.
+export const signUpAnonymously = () => post("/accounts:signUp?key=any", { returnSecureToken: true });
+
+// createUser makes a user with a chosen UID (any UTF-8, as custom auth allows).
+export const createUser = ({ uid, email, password }) =>
+  post(`/projects/${project}/accounts`, { localId: uid, email, password }, true);
+
+export const disableUser = (uid) => post(`/projects/${project}/accounts:update`, { localId: uid, disableUser: true }, true);

@@ -1,0 +1,71 @@
+// Starts the function binary (make builds bin/proficient-hmac) against the Auth emulator, as
+// `go run ./cmd` would, on a free port, and waits until it answers.
+import { spawn } from "node:child_process";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repo = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const binary = process.env.FUNCTION_BINARY ?? path.join(repo, "bin", "proficient-hmac");
+export const demoSecret = "hsec_local_demo_secret";
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.once("error", reject);
+  });
+}
+
+// startFunction resolves to { url, logs(), stop() } once the function answers a preflight.
+export async function startFunction({ port, env = {}, output } = {}) {
+  port ??= await freePort();
+  const child = spawn(binary, [], {
+    env: {
+      PATH: process.env.PATH,
+      FIREBASE_AUTH_EMULATOR_HOST: process.env.FIREBASE_AUTH_EMULATOR_HOST,
+      GOOGLE_CLOUD_PROJECT: process.env.GCLOUD_PROJECT,
+      PROFICIENT_HMAC_SECRET: demoSecret,
+      PORT: String(port),
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let logs = "";
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk) => {
+      logs += chunk;
+      output?.write(chunk);
+    });
+  }
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const url = `http://127.0.0.1:${port}/`;
+  await waitUntilServing(url, exited, () => logs);
+  return {
+    url,
+    logs: () => logs,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+// waitUntilServing polls until the function answers, for at most 20 s, or fails at once if it exits.
+async function waitUntilServing(url, exited, logs) {
+  let gone = false;
+  exited.then(() => (gone = true));
+  for (let attempt = 0; attempt < 400 && !gone; attempt++) {
+    try {
+      const res = await fetch(url, { method: "OPTIONS" });
+      if (res.status === 204) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`the function at ${url} did not start:\n${logs()}`);
+}
