@@ -5,9 +5,6 @@ package proficienthmac
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -106,7 +103,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.setCommonHeaders(w, r)
 	if r.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusNoContent)
-		h.logRequest(r, start, http.StatusNoContent, "preflight", nil, "")
+		h.logRequest(r, start, http.StatusNoContent, "preflight", nil, "", nil)
 		return
 	}
 	req, apiErr := parseRequest(r)
@@ -129,24 +126,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"The server's HMAC secret is not available yet; retry shortly.", nil), token.UID)
 		return
 	}
-	writeResult(w, req.form, hmacResult{HMAC: userHMAC(key, token.UID), UserExternalID: token.UID})
-	h.logRequest(r, start, http.StatusOK, "ok", &req, token.UID)
-}
-
-// userHMAC is base64(HMAC-SHA256(key = secret, message = UID)), as Proficient requires.
-func userHMAC(key []byte, uid string) string {
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(uid))
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	writeResult(w, req.form, hmacResult{HMAC: key.sign(token.UID), UserExternalID: token.UID})
+	h.logRequest(r, start, http.StatusOK, "ok", &req, token.UID, nil)
 }
 
 func (h *handler) refuse(w http.ResponseWriter, r *http.Request, start time.Time, req hmacRequest, e *apiError, uid string) {
 	writeError(w, e)
-	h.logRequest(r, start, e.code, e.reason, &req, uid, slogError(e.cause)...)
+	h.logRequest(r, start, e.code, e.reason, &req, uid, e.cause)
 }
 
-// logRequest writes the request's one log line: never the token, the secret or the HMAC.
-func (h *handler) logRequest(r *http.Request, start time.Time, code int, reason string, req *hmacRequest, uid string, extra ...slog.Attr) {
+// logRequest writes the request's one log line: never the token, the secret or the HMAC. It
+// runs on every request, so it builds its attributes in place.
+func (h *handler) logRequest(r *http.Request, start time.Time, code int, reason string, req *hmacRequest, uid string, cause error) {
 	level := slog.LevelInfo
 	switch {
 	case code >= 500:
@@ -157,15 +148,17 @@ func (h *handler) logRequest(r *http.Request, start time.Time, code int, reason 
 	if !h.log.Enabled(r.Context(), level) {
 		return
 	}
-	attrs := append(traceAttrs(h.projectID, r.Header.Get),
-		slog.Group("httpRequest",
+	var latency [24]byte
+	attrs := make([]slog.Attr, 0, 9)
+	attrs = append(attrs,
+		slog.Attr{Key: "httpRequest", Value: slog.GroupValue(
 			slog.String("requestMethod", r.Method),
 			slog.String("requestUrl", r.URL.Path),
 			slog.Int("status", code),
-			slog.String("latency", strconv.FormatFloat(time.Since(start).Seconds(), 'f', 6, 64)+"s"),
+			slog.String("latency", string(append(strconv.AppendFloat(latency[:0], time.Since(start).Seconds(), 'f', 6, 64), 's'))),
 			slog.String("userAgent", r.UserAgent()),
 			slog.String("remoteIp", r.RemoteAddr),
-		),
+		)},
 		slog.String("reason", reason))
 	if req != nil {
 		attrs = append(attrs, slog.String("form", req.form.String()))
@@ -173,14 +166,11 @@ func (h *handler) logRequest(r *http.Request, start time.Time, code int, reason 
 	if uid != "" {
 		attrs = append(attrs, slog.String("uid", uid))
 	}
-	h.log.LogAttrs(r.Context(), level, "request", append(attrs, extra...)...)
-}
-
-func slogError(err error) []slog.Attr {
-	if err == nil {
-		return nil
+	if cause != nil {
+		attrs = append(attrs, slog.String("error", cause.Error()))
 	}
-	return []slog.Attr{slog.String("error", err.Error())}
+	attrs = appendTrace(attrs, h.projectID, r.Header)
+	h.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
 // newSecret sets up the one secret source the configuration names and reads it once.

@@ -359,7 +359,7 @@ func TestCORS(t *testing.T) {
 	}
 }
 
-// TestHMACVectors checks userHMAC and the whole handler against values computed independently:
+// TestHMACVectors checks hmacKey.sign and the whole handler against values computed independently:
 // printf %s "$UID" | openssl dgst -sha256 -hmac "$SECRET" -binary | base64, and Node's
 // crypto.createHmac('sha256', secret).update(uid).digest('base64'), which agreed.
 func TestHMACVectors(t *testing.T) {
@@ -374,8 +374,8 @@ func TestHMACVectors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := userHMAC([]byte(testSecret), tt.uid); got != tt.want {
-				t.Errorf("userHMAC: got %q, want %q", got, tt.want)
+			if got := newHMACKey([]byte(testSecret)).sign(tt.uid); got != tt.want {
+				t.Errorf("sign: got %q, want %q", got, tt.want)
 			}
 			w := call(h, "POST", `{"data":null}`, "Content-Type", "application/json",
 				"Authorization", "Bearer "+idToken(t, claimsFor(tt.uid, nil)))

@@ -3,6 +3,7 @@ package proficienthmac
 import (
 	"io"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,12 +44,12 @@ func cloudLoggingAttr(groups []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// traceAttrs links a log line to the request's trace, from X-Cloud-Trace-Context
+// appendTrace links a log line to the request's trace, from X-Cloud-Trace-Context
 // ("TRACE_ID/SPAN_ID;o=1", the span ID in decimal) or else W3C traceparent.
-func traceAttrs(projectID string, header func(string) string) []slog.Attr {
+func appendTrace(attrs []slog.Attr, projectID string, header http.Header) []slog.Attr {
 	var traceID, spanID string
 	sampled := false
-	if v := header("X-Cloud-Trace-Context"); v != "" {
+	if v := header.Get("X-Cloud-Trace-Context"); v != "" {
 		var rest string
 		traceID, rest, _ = strings.Cut(v, "/")
 		decimalSpan, options, _ := strings.Cut(rest, ";")
@@ -56,22 +57,27 @@ func traceAttrs(projectID string, header func(string) string) []slog.Attr {
 			spanID = hex16(n)
 		}
 		sampled = options == "o=1"
-	} else if v := header("traceparent"); len(v) == 55 && v[2] == '-' && v[35] == '-' && v[52] == '-' {
+	} else if v := header.Get("traceparent"); len(v) == 55 && v[2] == '-' && v[35] == '-' && v[52] == '-' {
 		traceID, spanID, sampled = v[3:35], v[36:52], v[53:55] == "01"
 	}
 	if !isHex(traceID) || len(traceID) > 32 || projectID == "" {
-		return nil
+		return attrs
 	}
-	attrs := []slog.Attr{slog.String("logging.googleapis.com/trace", "projects/"+projectID+"/traces/"+traceID)}
+	attrs = append(attrs, slog.String("logging.googleapis.com/trace", "projects/"+projectID+"/traces/"+traceID))
 	if isHex(spanID) {
 		attrs = append(attrs, slog.String("logging.googleapis.com/spanId", spanID))
 	}
 	return append(attrs, slog.Bool("logging.googleapis.com/trace_sampled", sampled))
 }
 
+// hex16 is n as the 16 hex digits Cloud Logging wants for a span ID.
 func hex16(n uint64) string {
-	s := strconv.FormatUint(n, 16)
-	return strings.Repeat("0", 16-len(s)) + s
+	var b [16]byte
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = "0123456789abcdef"[n&0xf]
+		n >>= 4
+	}
+	return string(b[:])
 }
 
 func isHex(s string) bool {

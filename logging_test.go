@@ -78,7 +78,7 @@ func TestRequestLog(t *testing.T) {
 	}
 }
 
-func TestTraceAttrs(t *testing.T) {
+func TestAppendTrace(t *testing.T) {
 	trace := "projects/p/traces/"
 	tests := []struct {
 		name, header, value string
@@ -104,7 +104,7 @@ func TestTraceAttrs(t *testing.T) {
 			header := http.Header{}
 			header.Set(tt.header, tt.value)
 			got := map[string]any{}
-			for _, a := range traceAttrs("p", header.Get) {
+			for _, a := range appendTrace(nil, "p", header) {
 				got[a.Key] = a.Value.Any()
 			}
 			if !reflect.DeepEqual(got, tt.want) {

@@ -78,24 +78,37 @@ const (
 	allowedHeaders = "Authorization, Content-Type, X-Firebase-AppCheck, Firebase-Instance-ID-Token"
 )
 
+// The values of the headers every answer carries, made once: setting a header with Set
+// allocates its value slice on every request. They are never modified in place.
+var (
+	jsonContentType  = []string{"application/json; charset=utf-8"}
+	noStore          = []string{"no-store"}
+	nosniff          = []string{"nosniff"}
+	varyOrigin       = []string{"Origin"}
+	exposeRetryAfter = []string{"Retry-After"}
+	preflightMethods = []string{allowedMethods}
+	preflightHeaders = []string{allowedHeaders}
+	preflightMaxAge  = []string{"3600"}
+)
+
 // setCommonHeaders sets what every answer carries, errors and preflights included, so that a
 // refusal reaches browser code as itself rather than as a CORS failure.
 func (h *handler) setCommonHeaders(w http.ResponseWriter, r *http.Request) {
 	header := w.Header()
-	header.Set("Content-Type", "application/json; charset=utf-8")
-	header.Set("Cache-Control", "no-store")
-	header.Set("X-Content-Type-Options", "nosniff")
-	header.Set("Vary", "Origin")
+	header["Content-Type"] = jsonContentType
+	header["Cache-Control"] = noStore
+	header["X-Content-Type-Options"] = nosniff
+	header["Vary"] = varyOrigin
 	origin := r.Header.Get("Origin")
 	if origin == "" || (h.corsOrigins != nil && !h.corsOrigins[origin]) {
 		return
 	}
 	// Echo the origin rather than "*": it works whether or not the caller sends credentials.
 	header.Set("Access-Control-Allow-Origin", origin)
-	header.Set("Access-Control-Expose-Headers", "Retry-After")
+	header["Access-Control-Expose-Headers"] = exposeRetryAfter
 	if r.Method == http.MethodOptions {
-		header.Set("Access-Control-Allow-Methods", allowedMethods)
-		header.Set("Access-Control-Allow-Headers", allowedHeaders)
-		header.Set("Access-Control-Max-Age", "3600")
+		header["Access-Control-Allow-Methods"] = preflightMethods
+		header["Access-Control-Allow-Headers"] = preflightHeaders
+		header["Access-Control-Max-Age"] = preflightMaxAge
 	}
 }

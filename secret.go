@@ -2,8 +2,12 @@ package proficienthmac
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"log/slog"
 	"os"
@@ -90,6 +94,34 @@ func parseSecret(raw []byte) ([]byte, error) {
 	return []byte(key), nil
 }
 
+// An hmacKey signs UIDs with one version of the secret. Its HMAC states are pooled, with their
+// buffers: building one (hmac.New) is most of the cost of an HMAC.
+type hmacKey struct {
+	signers sync.Pool
+}
+
+type signer struct {
+	mac hash.Hash
+	buf []byte // the UID, then the sum
+}
+
+func newHMACKey(secret []byte) *hmacKey {
+	k := &hmacKey{}
+	k.signers.New = func() any { return &signer{mac: hmac.New(sha256.New, secret)} }
+	return k
+}
+
+// sign is base64(HMAC-SHA256(key = secret, message = UID)), as Proficient requires.
+func (k *hmacKey) sign(uid string) string {
+	s := k.signers.Get().(*signer)
+	defer k.signers.Put(s)
+	s.mac.Reset()
+	s.buf = append(s.buf[:0], uid...)
+	s.mac.Write(s.buf)
+	s.buf = s.mac.Sum(s.buf[:0])
+	return base64.StdEncoding.EncodeToString(s.buf)
+}
+
 // A cachedSecret serves the secret from memory and refreshes it in the background when it is
 // due, so no request ever waits on Secret Manager or the disk. A failed refresh keeps the last
 // good value and is tried again after retryDelay.
@@ -107,7 +139,7 @@ type cachedSecret struct {
 }
 
 type secretState struct {
-	key []byte    // nil until the first good read
+	key *hmacKey  // nil until the first good read
 	due time.Time // when to read again
 }
 
@@ -126,7 +158,7 @@ func newCachedSecret(source secretSource, ttl time.Duration, log *slog.Logger) *
 
 // key returns the cached secret, or nil while there is none yet. It starts a refresh when one
 // is due and none is under way.
-func (c *cachedSecret) key() []byte {
+func (c *cachedSecret) key() *hmacKey {
 	s := c.state.Load()
 	if (s.key == nil || c.ttl > 0) && !c.now().Before(s.due) && c.refreshing.CompareAndSwap(false, true) {
 		c.background.Add(1)
@@ -147,9 +179,9 @@ func (c *cachedSecret) refresh(ctx context.Context) error {
 	defer cancel()
 	raw, err := c.source.readSecret(ctx)
 	if err == nil {
-		var key []byte
-		if key, err = parseSecret(raw); err == nil {
-			c.state.Store(&secretState{key: key, due: c.now().Add(c.ttl)})
+		var secret []byte
+		if secret, err = parseSecret(raw); err == nil {
+			c.state.Store(&secretState{key: newHMACKey(secret), due: c.now().Add(c.ttl)})
 			return nil
 		}
 	}

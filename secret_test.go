@@ -148,7 +148,7 @@ func TestSecretManager(t *testing.T) {
 	clock := withClock(h)
 
 	// First read, at start, trimmed.
-	if got, _ := hmacFor(t, h); got != userHMAC([]byte(v1), testUID) {
+	if got, _ := hmacFor(t, h); got != newHMACKey([]byte(v1)).sign(testUID) {
 		t.Fatalf("first read: got %q, want the HMAC under version one", got)
 	}
 	// Not due yet: no read.
@@ -163,14 +163,14 @@ func TestSecretManager(t *testing.T) {
 	// A refresh picks up a new version; requests meanwhile keep the cached value.
 	sm.set(v2, codes.OK)
 	refreshNow(t, h, clock, 2*time.Minute)
-	if got, _ := hmacFor(t, h); got != userHMAC([]byte(v2), testUID) {
+	if got, _ := hmacFor(t, h); got != newHMACKey([]byte(v2)).sign(testUID) {
 		t.Errorf("after refresh: got %q, want the HMAC under version two", got)
 	}
 
 	// A failed refresh keeps the last good value and logs a WARNING.
 	sm.set(v1, codes.Internal)
 	refreshNow(t, h, clock, 6*time.Minute)
-	if got, code := hmacFor(t, h); got != userHMAC([]byte(v2), testUID) {
+	if got, code := hmacFor(t, h); got != newHMACKey([]byte(v2)).sign(testUID) {
 		t.Errorf("after a failed refresh: got %q (%d), want the HMAC under version two", got, code)
 	}
 	if !strings.Contains(logs.String(), `"severity":"WARNING","message":"secret refresh failed`) {
@@ -180,7 +180,7 @@ func TestSecretManager(t *testing.T) {
 	// A refreshed value that is not an hsec_ key is refused the same way.
 	sm.set("not-a-key", codes.OK)
 	refreshNow(t, h, clock, 6*time.Minute)
-	if got, _ := hmacFor(t, h); got != userHMAC([]byte(v2), testUID) {
+	if got, _ := hmacFor(t, h); got != newHMACKey([]byte(v2)).sign(testUID) {
 		t.Errorf("after a bad value: got %q, want the HMAC under version two", got)
 	}
 	if strings.Contains(logs.String(), "not-a-key") || strings.Contains(logs.String(), v2) {
@@ -294,14 +294,14 @@ func TestSecretFile(t *testing.T) {
 	rotated := "hsec_rotated_value"
 	writeSecretFile(t, path, rotated+"\n")
 	refreshNow(t, h, clock, 2*time.Second)
-	if got, _ := hmacFor(t, h); got != userHMAC([]byte(rotated), testUID) {
+	if got, _ := hmacFor(t, h); got != newHMACKey([]byte(rotated)).sign(testUID) {
 		t.Errorf("after rotation: got %q, want the HMAC under the rotated value", got)
 	}
 
 	// A file that goes missing or bad keeps the last good value.
 	os.Remove(path)
 	refreshNow(t, h, clock, 2*time.Second)
-	if got, _ := hmacFor(t, h); got != userHMAC([]byte(rotated), testUID) {
+	if got, _ := hmacFor(t, h); got != newHMACKey([]byte(rotated)).sign(testUID) {
 		t.Errorf("after removal: got %q, want the last good HMAC", got)
 	}
 }
