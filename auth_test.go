@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proficient-hmac/proficient-hmac/internal/standin"
 	"google.golang.org/api/option"
 )
 
@@ -36,16 +37,16 @@ func TestTokens(t *testing.T) {
 			return idToken(t, claimsFor(testUID, map[string]any{"iat": now - 4000, "exp": now - 400}))
 		}, 401, "token_expired"},
 		{"signed by another key", testConfig(), func(t *testing.T) string {
-			return signJWT(t, google.otherKey, map[string]any{"alg": "RS256", "kid": testKID, "typ": "JWT"}, claimsFor(testUID, nil))
+			return standin.SignJWT(otherKey, map[string]any{"alg": "RS256", "kid": standin.KID, "typ": "JWT"}, claimsFor(testUID, nil))
 		}, 401, "token_invalid"},
 		{"unknown kid", testConfig(), func(t *testing.T) string {
-			return signJWT(t, google.signingKey, map[string]any{"alg": "RS256", "kid": "key-2", "typ": "JWT"}, claimsFor(testUID, nil))
+			return standin.SignJWT(google.SigningKey, map[string]any{"alg": "RS256", "kid": "key-2", "typ": "JWT"}, claimsFor(testUID, nil))
 		}, 401, "token_invalid"},
 		{"no kid", testConfig(), func(t *testing.T) string {
-			return signJWT(t, google.signingKey, map[string]any{"alg": "RS256", "typ": "JWT"}, claimsFor(testUID, nil))
+			return standin.SignJWT(google.SigningKey, map[string]any{"alg": "RS256", "typ": "JWT"}, claimsFor(testUID, nil))
 		}, 401, "token_invalid"},
 		{"alg none, unsigned", testConfig(), func(t *testing.T) string {
-			return signJWT(t, nil, map[string]any{"alg": "none", "kid": testKID, "typ": "JWT"}, claimsFor(testUID, nil))
+			return standin.SignJWT(nil, map[string]any{"alg": "none", "kid": standin.KID, "typ": "JWT"}, claimsFor(testUID, nil))
 		}, 401, "token_invalid"},
 		{"RS256 header, signature stripped", testConfig(), func(t *testing.T) string {
 			signed := idToken(t, claimsFor(testUID, nil))
@@ -131,26 +132,26 @@ func TestRevocation(t *testing.T) {
 	}
 	tests := []struct {
 		name       string
-		user       *fakeUser
+		user       *standin.User
 		lookupDown bool
 		wantCode   int
 		wantReason string
 	}{
-		{"active user", &fakeUser{}, false, 200, "ok"},
-		{"tokens revoked after issue", &fakeUser{validSince: issued + 1}, false, 401, "token_revoked"},
-		{"tokens revoked before issue", &fakeUser{validSince: issued - 1}, false, 200, "ok"},
-		{"disabled user", &fakeUser{disabled: true}, false, 403, "user_disabled"},
+		{"active user", &standin.User{}, false, 200, "ok"},
+		{"tokens revoked after issue", &standin.User{ValidSince: issued + 1}, false, 401, "token_revoked"},
+		{"tokens revoked before issue", &standin.User{ValidSince: issued - 1}, false, 200, "ok"},
+		{"disabled user", &standin.User{Disabled: true}, false, 403, "user_disabled"},
 		{"deleted user", nil, false, 401, "token_invalid"},
-		{"identity toolkit down", &fakeUser{}, true, 503, "auth_backend_unavailable"},
+		{"identity toolkit down", &standin.User{}, true, 503, "auth_backend_unavailable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h, logs := newTestHandler(t, cfg, dependencies{authOptions: []option.ClientOption{option.WithoutAuthentication()}})
 			h.verifyTimeout = time.Second // the SDK retries a 503 for ≈7.5 s; the bound cuts that short
-			google.set(func(g *googleStandIn) {
-				g.lookupDown = tt.lookupDown
+			google.Set(func(g *standin.Google) {
+				g.LookupDown = tt.lookupDown
 				if tt.user != nil {
-					g.users[testUID] = *tt.user
+					g.Users[testUID] = *tt.user
 				}
 			})
 			w := call(h, "POST", "", "Authorization", "Bearer "+token(t))
@@ -171,7 +172,7 @@ func TestRevocation(t *testing.T) {
 // an outage (503), not a bad token (401).
 func TestKeysUnavailable(t *testing.T) {
 	h, _ := newTestHandler(t, testConfig(), dependencies{})
-	google.set(func(g *googleStandIn) { g.keysDown = true })
+	google.Set(func(g *standin.Google) { g.KeysDown = true })
 	token := idToken(t, claimsFor(testUID, nil))
 	w := call(h, "POST", `{"data":null}`, "Content-Type", "application/json", "Authorization", "Bearer "+token)
 	if w.Code != http.StatusServiceUnavailable {
@@ -183,7 +184,7 @@ func TestKeysUnavailable(t *testing.T) {
 	if w.Header().Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
 	}
-	google.set(func(g *googleStandIn) { g.keysDown = false })
+	google.Set(func(g *standin.Google) { g.KeysDown = false })
 	if w := call(h, "POST", "", "Authorization", "Bearer "+token); w.Code != http.StatusOK {
 		t.Errorf("after recovery: got %d, want 200", w.Code)
 	}

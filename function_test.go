@@ -30,7 +30,7 @@ func testConfig() config {
 // to the Google stand-in. Its logs go to the returned buffer.
 func newTestHandler(t *testing.T, cfg config, deps dependencies) (*handler, *lockedBuffer) {
 	t.Helper()
-	google.reset(t)
+	resetGoogle(t)
 	logs := &lockedBuffer{}
 	deps.logs = logs
 	h, err := newHandler(context.Background(), cfg, deps)

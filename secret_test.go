@@ -3,8 +3,6 @@ package proficienthmac
 import (
 	"context"
 	"errors"
-	"hash/crc32"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,82 +11,29 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
+	"github.com/proficient-hmac/proficient-hmac/internal/standin"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/credentials"
 )
 
 const testVersion = "projects/" + testProject + "/secrets/proficient-hmac/versions/latest"
 
-// fakeSecretManager is a Secret Manager gRPC server in the test process; the real Go client
-// talks to it over loopback.
-type fakeSecretManager struct {
-	secretmanagerpb.UnimplementedSecretManagerServiceServer
-	mu      sync.Mutex
-	value   string
-	fail    codes.Code // when not OK, every access fails with it
-	badCRC  bool
-	reads   int
-	address string
-}
-
-func startSecretManager(t *testing.T, value string) *fakeSecretManager {
-	t.Helper()
-	f := &fakeSecretManager{value: value}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	secretmanagerpb.RegisterSecretManagerServiceServer(srv, f)
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	f.address = lis.Addr().String()
-	return f
-}
-
-func (f *fakeSecretManager) set(value string, fail codes.Code) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.value, f.fail = value, fail
-}
-
-func (f *fakeSecretManager) readCount() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.reads
-}
-
-func (f *fakeSecretManager) AccessSecretVersion(_ context.Context, req *secretmanagerpb.AccessSecretVersionRequest) (*secretmanagerpb.AccessSecretVersionResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reads++
-	if req.GetName() != testVersion {
-		return nil, status.Errorf(codes.NotFound, "Secret Version [%s] not found.", req.GetName())
-	}
-	if f.fail != codes.OK {
-		return nil, status.Error(f.fail, "injected failure")
-	}
-	sum := int64(crc32.Checksum([]byte(f.value), castagnoli))
-	if f.badCRC {
-		sum++
-	}
-	return &secretmanagerpb.AccessSecretVersionResponse{
-		Name:    strings.TrimSuffix(req.GetName(), "latest") + "1",
-		Payload: &secretmanagerpb.SecretPayload{Data: []byte(f.value), DataCrc32C: &sum},
-	}, nil
-}
-
-// clientOptions point the real secretmanager client at the fake.
-func (f *fakeSecretManager) clientOptions() []option.ClientOption {
+// secretManager sets what the stand-in's Secret Manager (gRPC over TLS on loopback) answers,
+// and returns the options that point the real secretmanager client at it.
+func secretManager(t *testing.T, value string, fail codes.Code) []option.ClientOption {
+	resetGoogle(t)
+	setSecret(value, fail)
 	return []option.ClientOption{
-		option.WithEndpoint(f.address),
+		option.WithEndpoint(google.GRPCAddr),
 		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(credentials.NewClientTLSFromCert(google.CAPool, "secretmanager.googleapis.com"))),
 	}
+}
+
+func setSecret(value string, fail codes.Code) {
+	google.Set(func(g *standin.Google) { g.Secret, g.SecretFail = value, fail })
 }
 
 // fakeClock is a clock the test moves.
@@ -143,8 +88,8 @@ func refreshNow(t *testing.T, h *handler, clock *fakeClock, by time.Duration) {
 
 func TestSecretManager(t *testing.T) {
 	v1, v2 := "hsec_version_one", "hsec_version_two"
-	sm := startSecretManager(t, v1+"\n") // as `echo … | gcloud secrets create --data-file=-` stores it
-	h, logs := newTestHandler(t, secretManagerConfig(), dependencies{secretOptions: sm.clientOptions()})
+	sm := secretManager(t, v1+"\n", codes.OK) // as `echo … | gcloud secrets create --data-file=-` stores it
+	h, logs := newTestHandler(t, secretManagerConfig(), dependencies{secretOptions: sm})
 	clock := withClock(h)
 
 	// First read, at start, trimmed.
@@ -152,23 +97,23 @@ func TestSecretManager(t *testing.T) {
 		t.Fatalf("first read: got %q, want the HMAC under version one", got)
 	}
 	// Not due yet: no read.
-	readsAfterStart := sm.readCount()
+	readsAfterStart := google.SecretReads()
 	clock.advance(4 * time.Minute)
 	hmacFor(t, h)
 	h.secret.background.Wait()
-	if got := sm.readCount(); got != readsAfterStart {
+	if got := google.SecretReads(); got != readsAfterStart {
 		t.Errorf("reads before the refresh is due: got %d, want %d", got, readsAfterStart)
 	}
 
 	// A refresh picks up a new version; requests meanwhile keep the cached value.
-	sm.set(v2, codes.OK)
+	setSecret(v2, codes.OK)
 	refreshNow(t, h, clock, 2*time.Minute)
 	if got, _ := hmacFor(t, h); got != newHMACKey([]byte(v2)).sign(testUID) {
 		t.Errorf("after refresh: got %q, want the HMAC under version two", got)
 	}
 
 	// A failed refresh keeps the last good value and logs a WARNING.
-	sm.set(v1, codes.Internal)
+	setSecret(v1, codes.Internal)
 	refreshNow(t, h, clock, 6*time.Minute)
 	if got, code := hmacFor(t, h); got != newHMACKey([]byte(v2)).sign(testUID) {
 		t.Errorf("after a failed refresh: got %q (%d), want the HMAC under version two", got, code)
@@ -178,7 +123,7 @@ func TestSecretManager(t *testing.T) {
 	}
 
 	// A refreshed value that is not an hsec_ key is refused the same way.
-	sm.set("not-a-key", codes.OK)
+	setSecret("not-a-key", codes.OK)
 	refreshNow(t, h, clock, 6*time.Minute)
 	if got, _ := hmacFor(t, h); got != newHMACKey([]byte(v2)).sign(testUID) {
 		t.Errorf("after a bad value: got %q, want the HMAC under version two", got)
@@ -191,9 +136,8 @@ func TestSecretManager(t *testing.T) {
 // TestSecretManagerDownAtStart: a passing failure at start is not a configuration error. The
 // function starts, answers 503 with Retry-After until the secret can be read, then serves.
 func TestSecretManagerDownAtStart(t *testing.T) {
-	sm := startSecretManager(t, testSecret)
-	sm.set(testSecret, codes.Internal)
-	h, logs := newTestHandler(t, secretManagerConfig(), dependencies{secretOptions: sm.clientOptions()})
+	sm := secretManager(t, testSecret, codes.Internal)
+	h, logs := newTestHandler(t, secretManagerConfig(), dependencies{secretOptions: sm})
 	clock := withClock(h)
 
 	w := call(h, "POST", "", "Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil)))
@@ -206,10 +150,10 @@ func TestSecretManagerDownAtStart(t *testing.T) {
 	h.secret.background.Wait()
 
 	// Retries are spaced: a request before the retry delay starts no read.
-	reads := sm.readCount()
+	reads := google.SecretReads()
 	hmacFor(t, h)
 	h.secret.background.Wait()
-	if got := sm.readCount(); got != reads {
+	if got := google.SecretReads(); got != reads {
 		t.Errorf("reads within the retry delay: got %d, want %d", got, reads)
 	}
 
@@ -222,7 +166,7 @@ func TestSecretManagerDownAtStart(t *testing.T) {
 		t.Errorf("log %q: want an ERROR for a failed read with no secret", logs.String())
 	}
 
-	sm.set(testSecret, codes.OK)
+	setSecret(testSecret, codes.OK)
 	refreshNow(t, h, clock, 6*time.Second)
 	if got, code := hmacFor(t, h); got != testUIDHMAC {
 		t.Errorf("after recovery: got %q (%d), want %q", got, code, testUIDHMAC)
@@ -235,11 +179,9 @@ func TestSecretManagerDownAtStart(t *testing.T) {
 }
 
 func TestSecretManagerCRCMismatchIsRefused(t *testing.T) {
-	sm := startSecretManager(t, testSecret)
-	sm.mu.Lock()
-	sm.badCRC = true
-	sm.mu.Unlock()
-	h, _ := newTestHandler(t, secretManagerConfig(), dependencies{secretOptions: sm.clientOptions()})
+	sm := secretManager(t, testSecret, codes.OK)
+	google.Set(func(g *standin.Google) { g.BadCRC = true })
+	h, _ := newTestHandler(t, secretManagerConfig(), dependencies{secretOptions: sm})
 	if _, code := hmacFor(t, h); code != http.StatusServiceUnavailable {
 		t.Errorf("status with a corrupt payload: got %d, want 503", code)
 	}
@@ -261,11 +203,10 @@ func TestSecretManagerConfigurationErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sm := startSecretManager(t, tt.value)
-			sm.set(tt.value, tt.fail)
+			sm := secretManager(t, tt.value, tt.fail)
 			cfg := secretManagerConfig()
 			cfg.secret.version = tt.version
-			_, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}, secretOptions: sm.clientOptions()})
+			_, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}, secretOptions: sm})
 			var ce *configError
 			if !errors.As(err, &ce) || ce.variable != envSecretVersion {
 				t.Fatalf("got %v, want a configuration error naming %s", err, envSecretVersion)

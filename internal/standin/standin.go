@@ -1,0 +1,397 @@
+// Package standin serves, on loopback, the Google endpoints proficient-hmac talks to, for tests
+// and benchmarks: Firebase's token signing keys (www.googleapis.com), the identity toolkit's
+// accounts:lookup, OAuth tokens, and Secret Manager's AccessSecretVersion over gRPC. Real clients
+// reach it unmodified: in a test process through Transport (swapped in as
+// http.DefaultTransport), and in another process through Env (HTTPS_PROXY to a CONNECT proxy
+// that sends *.googleapis.com here, SSL_CERT_FILE trusting its certificate).
+package standin
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+)
+
+// KID is the key ID under which the signing key's certificate is served.
+const KID = "standin-key-1"
+
+// Google is the stand-in. Its exported fields after the first group may be changed at any time
+// through Set.
+type Google struct {
+	Project    string
+	SigningKey *rsa.PrivateKey // Firebase Auth's, served as KID
+	CAPool     *x509.CertPool  // trusts the stand-in's TLS certificate
+	CAPEM      []byte
+	HTTPSAddr  string // keys, identity toolkit, OAuth
+	GRPCAddr   string // Secret Manager
+	ProxyURL   string // an HTTP CONNECT proxy to the two above
+
+	mu          sync.Mutex
+	KeysDown    bool // the key endpoint answers 503
+	KeysDelay   time.Duration
+	LookupDown  bool            // the identity toolkit answers 503
+	Users       map[string]User // what accounts:lookup knows
+	Secret      string          // what AccessSecretVersion returns for any name under the project
+	SecretFail  codes.Code      // when not OK, AccessSecretVersion fails with it
+	SecretDelay time.Duration
+	BadCRC      bool
+	secretReads int
+	keyFetches  int
+	refused     []string
+
+	closers []func()
+	tempDir string
+}
+
+// User is an account as accounts:lookup reports it.
+type User struct {
+	Disabled   bool
+	ValidSince int64 // tokens issued before this Unix second are revoked
+}
+
+// Start serves the stand-in for project until Close.
+func Start(project string) (*Google, error) {
+	signingKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	cert, pool, caPEM, err := tlsCert("*.googleapis.com", "www.googleapis.com", "identitytoolkit.googleapis.com",
+		"oauth2.googleapis.com", "secretmanager.googleapis.com")
+	if err != nil {
+		return nil, err
+	}
+	g := &Google{Project: project, SigningKey: signingKey, CAPool: pool, CAPEM: caPEM, Users: map[string]User{}}
+	tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com", g.serveKeys)
+	mux.HandleFunc("POST identitytoolkit.googleapis.com/", g.serveLookup)
+	mux.HandleFunc("POST oauth2.googleapis.com/token", serveOAuthToken)
+	httpsListener, err := tls.Listen("tcp", "127.0.0.1:0", tlsConfig)
+	if err != nil {
+		return nil, err
+	}
+	httpsServer := &http.Server{Handler: mux}
+	go httpsServer.Serve(httpsListener)
+	g.HTTPSAddr = httpsListener.Addr().String()
+	g.closers = append(g.closers, func() { httpsServer.Close() })
+
+	grpcListener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	grpcServer := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsConfig)))
+	secretmanagerpb.RegisterSecretManagerServiceServer(grpcServer, &secretManager{g: g})
+	go grpcServer.Serve(grpcListener)
+	g.GRPCAddr = grpcListener.Addr().String()
+	g.closers = append(g.closers, grpcServer.Stop)
+
+	proxyListener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	proxy := &http.Server{Handler: http.HandlerFunc(g.serveConnect)}
+	go proxy.Serve(proxyListener)
+	g.ProxyURL = "http://" + proxyListener.Addr().String()
+	g.closers = append(g.closers, func() { proxy.Close() })
+	return g, nil
+}
+
+// Close stops every server and removes the files Env wrote.
+func (g *Google) Close() {
+	for _, c := range g.closers {
+		c()
+	}
+	if g.tempDir != "" {
+		os.RemoveAll(g.tempDir)
+	}
+}
+
+// Set changes the stand-in's behaviour under its lock.
+func (g *Google) Set(change func(g *Google)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	change(g)
+}
+
+// SecretReads and KeyFetches count the requests served; Refused lists the hosts the proxy
+// would not carry (anything but *.googleapis.com:443).
+func (g *Google) SecretReads() int { g.mu.Lock(); defer g.mu.Unlock(); return g.secretReads }
+func (g *Google) KeyFetches() int  { g.mu.Lock(); defer g.mu.Unlock(); return g.keyFetches }
+func (g *Google) Refused() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.refused...)
+}
+
+// Transport is a clone of http.DefaultTransport that sends *.googleapis.com:443 to the stand-in
+// and trusts it; loopback passes; any other address is refused.
+func (g *Google) Transport() *http.Transport {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.Proxy = nil
+	transport.TLSClientConfig = &tls.Config{RootCAs: g.CAPool}
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		target, err := g.route(addr)
+		if err != nil {
+			return nil, err
+		}
+		return dialer.DialContext(ctx, network, target)
+	}
+	return transport
+}
+
+// route is where a connection to addr goes: the stand-in, loopback itself, or nowhere.
+func (g *Google) route(addr string) (string, error) {
+	host, port, _ := net.SplitHostPort(addr)
+	switch ip := net.ParseIP(host); {
+	case host == "secretmanager.googleapis.com" && port == "443":
+		return g.GRPCAddr, nil
+	case strings.HasSuffix(host, ".googleapis.com") && port == "443":
+		return g.HTTPSAddr, nil
+	case host == "localhost" || (ip != nil && ip.IsLoopback()):
+		return addr, nil
+	}
+	g.mu.Lock()
+	g.refused = append(g.refused, addr)
+	g.mu.Unlock()
+	return "", fmt.Errorf("standin: no network beyond loopback (dial %s)", addr)
+}
+
+// Env is what another process needs to reach the stand-in with unmodified Google clients: the
+// proxy, a CA bundle trusting only the stand-in, and service account credentials (its key is
+// throwaway; the stand-in accepts any token).
+func (g *Google) Env() ([]string, error) {
+	if g.tempDir == "" {
+		dir, err := os.MkdirTemp("", "standin")
+		if err != nil {
+			return nil, err
+		}
+		g.tempDir = dir
+		key := x509.MarshalPKCS1PrivateKey(g.SigningKey)
+		account, _ := json.Marshal(map[string]string{
+			"type": "service_account", "project_id": g.Project, "private_key_id": "standin",
+			"private_key":  string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: key})),
+			"client_email": "standin@" + g.Project + ".iam.gserviceaccount.com", "client_id": "1",
+			"token_uri": "https://oauth2.googleapis.com/token",
+		})
+		if err := os.WriteFile(filepath.Join(dir, "ca.pem"), g.CAPEM, 0o600); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "service-account.json"), account, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return []string{
+		"HTTPS_PROXY=" + g.ProxyURL,
+		"NO_PROXY=localhost,127.0.0.1",
+		"SSL_CERT_FILE=" + filepath.Join(g.tempDir, "ca.pem"),
+		"GOOGLE_APPLICATION_CREDENTIALS=" + filepath.Join(g.tempDir, "service-account.json"),
+	}, nil
+}
+
+// serveConnect is the CONNECT proxy: *.googleapis.com:443 to the stand-in, nothing else.
+func (g *Google) serveConnect(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodConnect {
+		http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
+		return
+	}
+	target, err := g.route(r.Host)
+	if err != nil || target == r.Host {
+		http.Error(w, "standin: refused", http.StatusForbidden)
+		return
+	}
+	upstream, err := net.Dial("tcp", target)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	client, buffered, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		upstream.Close()
+		return
+	}
+	go func() {
+		io.Copy(upstream, buffered)
+		upstream.(*net.TCPConn).CloseWrite()
+	}()
+	io.Copy(client, upstream)
+	client.Close()
+	upstream.Close()
+}
+
+func (g *Google) serveKeys(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	down, delay := g.KeysDown, g.KeysDelay
+	g.keyFetches++
+	g.mu.Unlock()
+	time.Sleep(delay) // a slow endpoint, as configured
+	if down {
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	json.NewEncoder(w).Encode(map[string]string{KID: certPEM(g.SigningKey)})
+}
+
+// serveLookup answers accounts:lookup, for the project or a tenant, as the identity toolkit does.
+func (g *Google) serveLookup(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.LookupDown || !strings.HasSuffix(r.URL.Path, "/accounts:lookup") {
+		http.Error(w, `{"error":{"code":503,"message":"UNAVAILABLE","status":"UNAVAILABLE"}}`, http.StatusServiceUnavailable)
+		return
+	}
+	var query struct{ LocalID []string }
+	json.NewDecoder(r.Body).Decode(&query)
+	var users []map[string]any
+	for _, uid := range query.LocalID {
+		if u, ok := g.Users[uid]; ok {
+			users = append(users, map[string]any{"localId": uid, "disabled": u.Disabled, "validSince": fmt.Sprint(u.ValidSince)})
+		}
+	}
+	json.NewEncoder(w).Encode(map[string]any{"users": users})
+}
+
+func serveOAuthToken(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte(`{"access_token":"standin-access-token","token_type":"Bearer","expires_in":3600}`))
+}
+
+type secretManager struct {
+	secretmanagerpb.UnimplementedSecretManagerServiceServer
+	g *Google
+}
+
+func (s *secretManager) AccessSecretVersion(ctx context.Context, req *secretmanagerpb.AccessSecretVersionRequest) (*secretmanagerpb.AccessSecretVersionResponse, error) {
+	g := s.g
+	g.mu.Lock()
+	g.secretReads++
+	value, fail, delay, badCRC := g.Secret, g.SecretFail, g.SecretDelay, g.BadCRC
+	g.mu.Unlock()
+	select {
+	case <-time.After(delay): // a slow Secret Manager, as configured
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if !strings.HasPrefix(req.GetName(), "projects/"+g.Project+"/secrets/proficient-hmac/versions/") {
+		return nil, status.Errorf(codes.NotFound, "Secret Version [%s] not found.", req.GetName())
+	}
+	if fail != codes.OK {
+		return nil, status.Error(fail, "injected failure")
+	}
+	sum := int64(crc32.Checksum([]byte(value), crc32.MakeTable(crc32.Castagnoli)))
+	if badCRC {
+		sum++
+	}
+	return &secretmanagerpb.AccessSecretVersionResponse{
+		Name:    req.GetName(),
+		Payload: &secretmanagerpb.SecretPayload{Data: []byte(value), DataCrc32C: &sum},
+	}, nil
+}
+
+// IDToken signs claims as Firebase Auth would: RS256 with the served key.
+func (g *Google) IDToken(claims map[string]any) string {
+	return SignJWT(g.SigningKey, map[string]any{"alg": "RS256", "kid": KID, "typ": "JWT"}, claims)
+}
+
+// Claims are those of a fresh Firebase ID token of the project for uid, with changes applied
+// (a nil value removes a claim).
+func (g *Google) Claims(uid string, changes map[string]any) map[string]any {
+	now := time.Now().Unix()
+	claims := map[string]any{
+		"iss": "https://securetoken.google.com/" + g.Project, "aud": g.Project,
+		"sub": uid, "user_id": uid, "auth_time": now, "iat": now, "exp": now + 3600,
+		"firebase": map[string]any{"sign_in_provider": "password", "identities": map[string]any{}},
+	}
+	for k, v := range changes {
+		if v == nil {
+			delete(claims, k)
+		} else {
+			claims[k] = v
+		}
+	}
+	return claims
+}
+
+// SignJWT signs header and claims with key (RS256); a nil key leaves the signature empty.
+func SignJWT(key *rsa.PrivateKey, header, claims map[string]any) string {
+	h, _ := json.Marshal(header)
+	c, _ := json.Marshal(claims)
+	signed := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
+	if key == nil {
+		return signed + "."
+	}
+	digest := sha256.Sum256([]byte(signed))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, digest[:])
+	if err != nil {
+		panic(err) // a 2048-bit key always signs
+	}
+	return signed + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// certPEM wraps the key's public half in a self-signed certificate, the form Google serves.
+func certPEM(key *rsa.PrivateKey) string {
+	template := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+// tlsCert makes a self-signed serving certificate for names, a pool that trusts it, and its PEM.
+func tlsCert(names ...string) (tls.Certificate, *x509.CertPool, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, nil, err
+	}
+	template := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "proficient-hmac stand-in"}, DNSNames: names,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return tls.Certificate{}, nil, nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, pool,
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+}
