@@ -6,7 +6,7 @@ PROJECT := demo-proficient
 # Nothing then leaves loopback (checked with strace -e connect).
 FIREBASE := CI=true NO_UPDATE_NOTIFIER=1 e2e/node_modules/.bin/firebase
 
-.PHONY: test go-test e2e dev function
+.PHONY: test go-test e2e dev function bench
 test: go-test e2e
 
 # The Go suite is hermetic: Google's endpoints and Secret Manager are stood in on loopback.
@@ -28,3 +28,12 @@ function:
 
 e2e/node_modules/.package-lock.json: e2e/package-lock.json
 	npm ci --prefix e2e --no-audit --no-fund
+
+# The function against a minimal net/http reference (bench/reference) under wrk on loopback,
+# then the cold start with Google's keys and Secret Manager each 200 ms slow.
+bench: function
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(GO) build -o bin/reference ./bench/reference
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 .
+	$(GO) run ./bench/load -function bin/proficient-hmac -reference bin/reference
+	$(GO) run ./bench/load -function bin/proficient-hmac -coldstart 200ms -rounds 7 2>/dev/null

@@ -2,6 +2,8 @@ package proficienthmac
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -75,6 +77,23 @@ func newVerifier(ctx context.Context, cfg config, extra ...option.ClientOption) 
 		}
 		return t, err
 	}, nil
+}
+
+// warmKeys has the Admin SDK fetch and cache Google's signing keys now, so the first user
+// does not wait for them. The SDK has no call for that, but verifying a well-formed token with
+// an unknown key ID fetches the keys before the signature check fails, as it must.
+func warmKeys(ctx context.Context, verify verifyFunc, projectID string) error {
+	now := time.Now().Unix()
+	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","kid":"proficient-hmac-warm-up","typ":"JWT"}`))
+	claims, _ := json.Marshal(map[string]any{
+		"iss": "https://securetoken.google.com/" + projectID, "aud": projectID,
+		"sub": "warm-up", "iat": now, "exp": now + 60,
+	})
+	_, err := verify(ctx, header+"."+base64.RawURLEncoding.EncodeToString(claims)+".c2ln")
+	if auth.IsCertificateFetchFailed(err) {
+		return err
+	}
+	return nil
 }
 
 var errOtherTenant = errors.New("token belongs to an Identity Platform tenant, and FIREBASE_TENANT_ID is not set")

@@ -171,8 +171,11 @@ func TestRevocation(t *testing.T) {
 // TestKeysUnavailable: with a cold key cache and Google's key endpoint failing, a good token is
 // an outage (503), not a bad token (401).
 func TestKeysUnavailable(t *testing.T) {
-	h, _ := newTestHandler(t, testConfig(), dependencies{})
 	google.Set(func(g *standin.Google) { g.KeysDown = true })
+	h, logs := newTestHandler(t, testConfig(), dependencies{})
+	if !strings.Contains(logs.String(), `"severity":"WARNING","message":"Google's signing keys not fetched at start`) {
+		t.Errorf("log %q: want a WARNING for the failed fetch at start", logs.String())
+	}
 	token := idToken(t, claimsFor(testUID, nil))
 	w := call(h, "POST", `{"data":null}`, "Content-Type", "application/json", "Authorization", "Bearer "+token)
 	if w.Code != http.StatusServiceUnavailable {
@@ -210,5 +213,21 @@ func TestBearerToken(t *testing.T) {
 		if got := bearerToken(h); got != tt.want {
 			t.Errorf("bearerToken(%q): got %q, want %q", tt.header, got, tt.want)
 		}
+	}
+}
+
+// TestKeysFetchedAtStart: the keys are fetched while the instance starts, so the first request
+// does not wait for them.
+func TestKeysFetchedAtStart(t *testing.T) {
+	before := google.KeyFetches()
+	h, _ := newTestHandler(t, testConfig(), dependencies{})
+	if got := google.KeyFetches() - before; got != 1 {
+		t.Fatalf("key fetches at start: got %d, want 1", got)
+	}
+	if w := call(h, "POST", "", "Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil))); w.Code != http.StatusOK {
+		t.Fatalf("status: got %d, want 200", w.Code)
+	}
+	if got := google.KeyFetches() - before; got != 1 {
+		t.Errorf("key fetches after the first request: got %d, want still 1", got)
 	}
 }

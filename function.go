@@ -4,6 +4,7 @@
 package proficienthmac
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -39,6 +40,7 @@ func init() {
 type handler struct {
 	verify         verifyFunc
 	verifyTimeout  time.Duration
+	keysWarm       <-chan struct{} // closed when the key fetch begun at start has ended
 	secret         *cachedSecret
 	corsOrigins    map[string]bool // nil: any origin
 	allowAnonymous bool
@@ -51,10 +53,17 @@ type dependencies struct {
 	logs          io.Writer
 	authOptions   []option.ClientOption
 	secretOptions []option.ClientOption
+	secretWait    time.Duration // 0: secretStartWait
 }
 
-// startTimeout bounds the reads done before the instance serves (metadata, the first secret).
-const startTimeout = 10 * time.Second
+const (
+	// startTimeout bounds what is done before the instance serves (the metadata server).
+	startTimeout = 10 * time.Second
+	// secretStartWait is how long the start waits for the first read of the secret: long
+	// enough to learn that it cannot work (and stop, so a bad deploy fails), short enough that
+	// a slow Secret Manager does not hold the instance back; requests wait for the rest.
+	secretStartWait = 2 * time.Second
+)
 
 func newHandlerFromEnv(ctx context.Context, getenv func(string) string, logs io.Writer) (*handler, error) {
 	cfg, err := loadConfig(getenv)
@@ -82,13 +91,28 @@ func newHandler(ctx context.Context, cfg config, deps dependencies) (*handler, e
 	if err != nil {
 		return nil, err
 	}
-	secret, err := newSecret(ctx, cfg.secret, logger, deps.secretOptions)
+	// Fetch Google's keys while the secret is read: the first user waits for the slower of
+	// the two, not for both one after the other.
+	keysWarm := make(chan struct{})
+	go func() {
+		defer close(keysWarm)
+		if cfg.emulatorHost != "" {
+			return // the emulator's tokens are unsigned
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), verifyTimeout)
+		defer cancel()
+		if err := warmKeys(ctx, verify, cfg.projectID); err != nil {
+			logger.Warn("Google's signing keys not fetched at start; the first request will try again", "error", err.Error())
+		}
+	}()
+	secret, err := newSecret(ctx, cfg.secret, logger, deps)
 	if err != nil {
 		return nil, err
 	}
 	return &handler{
 		verify:         verify,
 		verifyTimeout:  verifyTimeout,
+		keysWarm:       keysWarm,
 		secret:         secret,
 		corsOrigins:    cfg.corsOrigins,
 		allowAnonymous: cfg.allowAnonymous,
@@ -120,7 +144,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, start, req, apiErr, token.UID)
 		return
 	}
-	key := h.secret.key()
+	key := h.secret.key(r.Context())
 	if key == nil {
 		h.refuse(w, r, start, req, unavailable("secret_unavailable",
 			"The server's HMAC secret is not available yet; retry shortly.", nil), token.UID)
@@ -173,8 +197,9 @@ func (h *handler) logRequest(r *http.Request, start time.Time, code int, reason 
 	h.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
-// newSecret sets up the one secret source the configuration names and reads it once.
-func newSecret(ctx context.Context, cfg secretConfig, logger *slog.Logger, smOptions []option.ClientOption) (*cachedSecret, error) {
+// newSecret sets up the one secret source the configuration names and reads it, waiting for
+// the first read at most deps.secretWait.
+func newSecret(ctx context.Context, cfg secretConfig, logger *slog.Logger, deps dependencies) (*cachedSecret, error) {
 	var (
 		source   secretSource
 		ttl      time.Duration
@@ -187,7 +212,7 @@ func newSecret(ctx context.Context, cfg secretConfig, logger *slog.Logger, smOpt
 		// A secret volume mount changes in place when the secret rotates: look again every second.
 		source, ttl, variable = fileSecret(cfg.file), time.Second, envSecretFile
 	default:
-		client, err := secretmanager.NewClient(ctx, smOptions...)
+		client, err := secretmanager.NewClient(ctx, deps.secretOptions...)
 		if err != nil {
 			return nil, &configError{envSecretVersion, "cannot be read: no Secret Manager client (" + err.Error() + ")",
 				"give the function a service account (on a laptop: gcloud auth application-default login)"}
@@ -195,12 +220,24 @@ func newSecret(ctx context.Context, cfg secretConfig, logger *slog.Logger, smOpt
 		source, ttl, variable = secretManagerSecret{client, cfg.version}, cfg.refresh, envSecretVersion
 	}
 	secret := newCachedSecret(source, ttl, logger)
-	if err := secret.refresh(ctx); err != nil {
-		if isMisconfigured(err) {
+	wait := cmp.Or(deps.secretWait, secretStartWait)
+	result := secret.start()
+	select {
+	case err := <-result:
+		if err != nil && isMisconfigured(err) {
 			return nil, &configError{variable, "cannot be used: " + err.Error(), secretFix(variable)}
 		}
-		// A passing failure at start: serve anyway (503 until a background read succeeds).
-		logger.Warn("secret not read at start; will retry", "error", err.Error())
+		if err != nil {
+			// A passing failure at start: serve anyway (503 until a background read succeeds).
+			logger.Warn("secret not read at start; will retry", "error", err.Error())
+		}
+	case <-time.After(wait):
+		logger.Warn("secret still being read after " + wait.String() + "; serving, and requests wait for it")
+		go func() {
+			if err := <-result; err != nil {
+				secret.logRefreshError(err)
+			}
+		}()
 	}
 	return secret, nil
 }

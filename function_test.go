@@ -38,6 +38,7 @@ func newTestHandler(t *testing.T, cfg config, deps dependencies) (*handler, *loc
 		t.Fatalf("newHandler: %v", err)
 	}
 	t.Cleanup(h.secret.background.Wait)
+	<-h.keysWarm // the key fetch begun at start has ended: tests see a settled cache
 	return h, logs
 }
 

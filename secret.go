@@ -135,7 +135,8 @@ type cachedSecret struct {
 
 	state      atomic.Pointer[secretState]
 	refreshing atomic.Bool
-	background sync.WaitGroup // background refreshes under way; tests wait on it
+	firstRead  chan struct{}  // closed when the first read has ended, well or not
+	background sync.WaitGroup // reads under way; tests wait on it
 }
 
 type secretState struct {
@@ -151,15 +152,39 @@ func newCachedSecret(source secretSource, ttl time.Duration, log *slog.Logger) *
 		timeout:    10 * time.Second,
 		now:        time.Now,
 		log:        log,
+		firstRead:  make(chan struct{}),
 	}
 	c.state.Store(&secretState{})
 	return c
 }
 
-// key returns the cached secret, or nil while there is none yet. It starts a refresh when one
-// is due and none is under way.
-func (c *cachedSecret) key() *hmacKey {
+// start begins the first read in the background and returns where its result will arrive.
+func (c *cachedSecret) start() <-chan error {
+	result := make(chan error, 1)
+	c.refreshing.Store(true)
+	c.background.Add(1)
+	go func() {
+		defer c.background.Done()
+		err := c.refresh(context.Background())
+		c.refreshing.Store(false)
+		close(c.firstRead)
+		result <- err
+	}()
+	return result
+}
+
+// key returns the cached secret, or nil while there is none. A request that comes while the
+// first read is still under way waits for it (each read is bounded by timeout). key starts a
+// refresh when one is due and none is under way.
+func (c *cachedSecret) key(ctx context.Context) *hmacKey {
 	s := c.state.Load()
+	if s.key == nil {
+		select {
+		case <-c.firstRead:
+		case <-ctx.Done():
+		}
+		s = c.state.Load()
+	}
 	if (s.key == nil || c.ttl > 0) && !c.now().Before(s.due) && c.refreshing.CompareAndSwap(false, true) {
 		c.background.Add(1)
 		go func() {

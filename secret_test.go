@@ -290,3 +290,17 @@ func TestSecretValueConfigurationErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowSecretManagerAtStart: the start waits for the first read only so long; a request that
+// comes while it is still under way waits for it rather than failing.
+func TestSlowSecretManagerAtStart(t *testing.T) {
+	sm := secretManager(t, testSecret, codes.OK)
+	google.Set(func(g *standin.Google) { g.SecretDelay = 500 * time.Millisecond })
+	h, logs := newTestHandler(t, secretManagerConfig(), dependencies{secretOptions: sm, secretWait: 10 * time.Millisecond})
+	if !strings.Contains(logs.String(), "secret still being read") {
+		t.Fatalf("log %q: want the start to go on without the secret", logs.String())
+	}
+	if got, code := hmacFor(t, h); got != testUIDHMAC {
+		t.Errorf("first request: got %q (%d), want %q", got, code, testUIDHMAC)
+	}
+}

@@ -235,12 +235,12 @@ func (g *Google) serveConnect(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
-	w.WriteHeader(http.StatusOK)
 	client, buffered, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		upstream.Close()
 		return
 	}
+	client.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n"))
 	go func() {
 		io.Copy(upstream, buffered)
 		upstream.(*net.TCPConn).CloseWrite()
