@@ -69,10 +69,10 @@ func parseRequest(r *http.Request) (hmacRequest, *apiError) {
 	keys := 0
 	for key, value := range members(body) {
 		keys++
-		switch string(key) {
-		case `"data"`:
+		switch {
+		case keyIs(key, "data"):
 			data = value
-		case `"userExternalId"`:
+		case keyIs(key, "userExternalId"):
 			claim = value
 		}
 	}
@@ -89,7 +89,7 @@ func parseRequest(r *http.Request) (hmacRequest, *apiError) {
 		case 'n': // null
 		case '{':
 			for key, value := range members(data) {
-				if string(key) == `"userExternalId"` {
+				if keyIs(key, "userExternalId") {
 					claim = value
 				}
 			}
@@ -126,9 +126,9 @@ func claimedExternalID(raw []byte) (*string, error) {
 }
 
 // members yields the raw key (quotes included, escapes kept) and raw value of each member of
-// a JSON object that json.Valid has accepted. Keys are matched exactly, as the callable
-// protocol's {"data": …} is, where encoding/json would match struct fields in any case; and
-// nothing is allocated, where decoding into a map would cost a dozen allocations a request.
+// a JSON object that json.Valid has accepted. With keyIs, keys are matched exactly, as the
+// callable protocol's {"data": …} is, where encoding/json would match struct fields in any
+// case; and nothing is allocated, where decoding into a map costs a dozen allocations a request.
 func members(object []byte) iter.Seq2[[]byte, []byte] {
 	return func(yield func(key, value []byte) bool) {
 		i := skipSpace(object, 1) // past '{'
@@ -142,6 +142,16 @@ func members(object []byte) iter.Seq2[[]byte, []byte] {
 			i = skipSpace(object, skipSpace(object, valueEnd)+1) // past ',' (or '}', which ends the loop)
 		}
 	}
+}
+
+// keyIs reports whether a raw JSON key (quotes included) names name, exactly, as
+// encoding/json reads it: escapes ("d\u0061ta") are decoded, case is not folded.
+func keyIs(raw []byte, name string) bool {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return len(raw) == len(name)+2 && string(raw[1:len(raw)-1]) == name
+	}
+	var key string
+	return json.Unmarshal(raw, &key) == nil && key == name
 }
 
 // skipValue returns the end of the valid JSON value starting at b[i].

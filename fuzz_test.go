@@ -1,0 +1,240 @@
+package proficienthmac
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/proficient-hmac/proficient-hmac/internal/standin"
+)
+
+// referenceParse is the request parsing as first written, with encoding/json maps: the oracle
+// for parseRequest. It returns the form, the claim, and the reason of a refusal.
+func referenceParse(method, contentType string, body []byte) (form, *string, string) {
+	if method != http.MethodGet && method != http.MethodPost {
+		return formREST, nil, "method_not_allowed"
+	}
+	if len(body) > maxBody {
+		return formREST, nil, "body_too_large"
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return formREST, nil, ""
+	}
+	if !isJSON(contentType) {
+		return formREST, nil, "bad_content_type"
+	}
+	var object map[string]json.RawMessage
+	if err := json.Unmarshal(body, &object); err != nil || object == nil {
+		return formREST, nil, "bad_json"
+	}
+	f := formREST
+	if data, ok := object["data"]; ok {
+		if method != http.MethodPost {
+			return formREST, nil, "callable_not_post"
+		}
+		if len(object) != 1 {
+			return formREST, nil, "callable_extra_keys"
+		}
+		f, object = formCallable, nil
+		if err := json.Unmarshal(data, &object); err != nil {
+			return f, nil, "bad_callable_data"
+		}
+	}
+	raw := object["userExternalId"]
+	if raw == nil || string(raw) == "null" {
+		return f, nil, ""
+	}
+	var id string
+	if err := json.Unmarshal(raw, &id); err != nil {
+		return f, nil, "bad_external_id"
+	}
+	return f, &id, ""
+}
+
+// duplicateKeys reports whether a JSON object repeats a key at its top level, where
+// encoding/json keeps the last and parseRequest refuses a repeated "data" as not {"data": X}.
+func duplicateKeys(body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		key, _ := t.(string)
+		if seen[key] {
+			return true
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return false
+		}
+	}
+	return false
+}
+
+var parseSeeds = []struct {
+	method, contentType, body string
+}{
+	{"POST", "application/json", `{"data":null}`},
+	{"POST", "application/json", `{"data":{"userExternalId":"u1","x":[1,{"y":"}"}]}}`},
+	{"POST", "application/json; charset=utf-8", `{"userExternalId":"u1","agentId":"ag_1"}`},
+	{"GET", "application/json", `{"userExternalId":null}`},
+	{"GET", "application/json", `{"data":{}}`},
+	{"POST", "application/json", `{"data":null,"x":1}`},
+	{"POST", "application/json", `{"d\u0061ta":{"userExternal\u0049d":"u1"}}`},
+	{"POST", "application/json", `{"Data":null,"USEREXTERNALID":"x"}`},
+	{"POST", "application/json", `{"userExternalId":7}`},
+	{"POST", "application/json", `{"data":"x"}`},
+	{"POST", "application/json", `[{"data":null}]`},
+	{"POST", "application/json", `{"data":`},
+	{"POST", "text/plain", `{}`},
+	{"POST", "", `{}`},
+	{"PUT", "application/json", `{}`},
+	{"POST", "application/json", " \n\t"},
+	{"POST", "application/json", `{"userExternalId":"\ud83d\udd11 \u00f1 \"q\""}`},
+}
+
+func FuzzParseRequest(f *testing.F) {
+	for _, s := range parseSeeds {
+		f.Add(s.method, s.contentType, []byte(s.body))
+	}
+	f.Fuzz(func(t *testing.T, method, contentType string, body []byte) {
+		if duplicateKeys(body) {
+			return // the one intended difference, above
+		}
+		r := &http.Request{Method: method, URL: &url.URL{Path: "/"}, Header: http.Header{"Content-Type": {contentType}},
+			Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body))}
+		got, apiErr := parseRequest(r)
+		wantForm, wantClaim, wantReason := referenceParse(method, contentType, body)
+		gotReason := ""
+		if apiErr != nil {
+			gotReason = apiErr.reason
+			if apiErr.code >= 500 {
+				t.Fatalf("client input answered %d", apiErr.code)
+			}
+		}
+		if gotReason != wantReason {
+			t.Fatalf("%s %q %q: refusal %q, want %q", method, contentType, body, gotReason, wantReason)
+		}
+		if wantReason != "" {
+			return
+		}
+		if got.form != wantForm || (got.claimedID == nil) != (wantClaim == nil) || (wantClaim != nil && *got.claimedID != *wantClaim) {
+			t.Fatalf("%s %q: got form %v claim %v, want form %v claim %v", method, body, got.form, got.claimedID, wantForm, wantClaim)
+		}
+	})
+}
+
+// fuzzHandler is one handler for every FuzzHandler input: building one fetches keys.
+var fuzzHandler = sync.OnceValue(func() *handler {
+	h, err := newHandler(testContext(), testConfig(), dependencies{logs: io.Discard})
+	if err != nil {
+		panic(err)
+	}
+	<-h.keysWarm
+	return h
+})
+
+// The tokens FuzzHandler chooses from: only the first two are valid.
+var fuzzTokens = sync.OnceValue(func() []string {
+	now := time.Now().Unix()
+	return []string{
+		google.IDToken(google.Claims("fuzz-user-a", nil)),
+		google.IDToken(google.Claims("fuzz-user-b", map[string]any{"firebase": map[string]any{"sign_in_provider": "anonymous"}})),
+		google.IDToken(google.Claims("fuzz-user-a", map[string]any{"iat": now - 4000, "exp": now - 400})),
+		standin.SignJWT(otherKey, map[string]any{"alg": "RS256", "kid": standin.KID}, google.Claims("fuzz-user-a", nil)),
+		standin.SignJWT(nil, map[string]any{"alg": "none", "kid": standin.KID}, google.Claims("fuzz-user-a", nil)),
+		google.IDToken(google.Claims("fuzz-user-a", map[string]any{"aud": "other-project"})),
+	}
+})
+
+var fuzzUIDs = []string{"fuzz-user-a", "fuzz-user-b"}
+
+// FuzzHandler drives the whole handler with any method, Authorization, Content-Type, Origin and
+// body. Invariants: no panic; no 5xx for client input; every answer in the spec's JSON shape
+// with the common headers; an HMAC only for a valid token, and only for that token's UID.
+func FuzzHandler(f *testing.F) {
+	for i, s := range parseSeeds {
+		f.Add(s.method, uint8(i%8), "", s.contentType, "https://app.example.com", []byte(s.body))
+	}
+	f.Add("POST", uint8(0), "", "application/json", "", []byte(`{"data":{"userExternalId":"fuzz-user-b"}}`))
+	f.Add("OPTIONS", uint8(7), "", "", "https://app.example.com", []byte(nil))
+	f.Add("POST", uint8(6), "Bearer ", "", "", []byte(nil))
+	f.Add("POST", uint8(6), "bearer x.y.z", "application/json", "null", []byte(`{}`))
+	f.Fuzz(func(t *testing.T, method string, tokenChoice uint8, rawAuth, contentType, origin string, body []byte) {
+		if !validHeaderValue(rawAuth) || !validHeaderValue(contentType) || !validHeaderValue(origin) {
+			return // net/http never delivers these
+		}
+		h, tokens := fuzzHandler(), fuzzTokens()
+		r := &http.Request{Method: method, URL: &url.URL{Path: "/api/proficient-hmac"}, Header: http.Header{},
+			Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), RemoteAddr: "192.0.2.1:1"}
+		validUID := ""
+		switch choice := int(tokenChoice) % 8; {
+		case choice < len(tokens):
+			r.Header.Set("Authorization", "Bearer "+tokens[choice])
+			if choice < len(fuzzUIDs) {
+				validUID = fuzzUIDs[choice]
+			}
+		case choice == 6 && rawAuth != "":
+			r.Header.Set("Authorization", rawAuth)
+		}
+		if contentType != "" {
+			r.Header.Set("Content-Type", contentType)
+		}
+		if origin != "" {
+			r.Header.Set("Origin", origin)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+
+		if w.Code >= 500 {
+			t.Fatalf("client input answered %d: %s", w.Code, w.Body.String())
+		}
+		if w.Header().Get("Cache-Control") != "no-store" || w.Header().Get("Content-Type") != "application/json; charset=utf-8" {
+			t.Fatalf("headers: %v", w.Header())
+		}
+		if w.Code == http.StatusNoContent {
+			if method != http.MethodOptions || w.Body.Len() != 0 {
+				t.Fatalf("204 for %s with body %q", method, w.Body.String())
+			}
+			return
+		}
+		a := decode(t, w)
+		hmacValue, uid := a.HMAC, a.UserExternalID
+		if a.Result != nil {
+			hmacValue, uid = a.Result.HMAC, a.Result.UserExternalID
+		}
+		if w.Code != http.StatusOK {
+			if a.Error == nil || hmacValue != "" || uid != "" {
+				t.Fatalf("%d without the error shape: %s", w.Code, w.Body.String())
+			}
+			return
+		}
+		if validUID == "" {
+			t.Fatalf("200 without a valid token: %s", w.Body.String())
+		}
+		if uid != validUID || hmacValue != newHMACKey([]byte(testSecret)).sign(validUID) {
+			t.Fatalf("200 for %q with token of %q: %s", uid, validUID, w.Body.String())
+		}
+	})
+}
+
+// validHeaderValue is what net/http's parser lets through: no control characters but tab.
+func validHeaderValue(v string) bool {
+	return !strings.ContainsFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f })
+}
+
+func testContext() context.Context { return context.Background() }
