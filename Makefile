@@ -9,10 +9,12 @@ FIREBASE := CI=true NO_UPDATE_NOTIFIER=1 e2e/node_modules/.bin/firebase
 .PHONY: test go-test e2e dev function bench
 test: go-test e2e
 
-# The Go suite is hermetic: Google's endpoints and Secret Manager are stood in on loopback.
+# Static checks, then the Go suite: hermetic, Google's endpoints and Secret Manager stood in on
+# loopback; fuzz seeds run as tests; deploy/ needs gcloud (list-files-for-upload, offline).
 go-test:
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l .); if [[ -n $$unformatted ]]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	$(GO) test -race -count=1 ./...
 
 # Real clients: the Auth emulator, the Firebase JS SDK in Node, and Chromium loading public/.

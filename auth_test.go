@@ -146,8 +146,8 @@ func TestRevocation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, logs := newTestHandler(t, cfg, dependencies{authOptions: []option.ClientOption{option.WithoutAuthentication()}})
-			h.verifyTimeout = time.Second // the SDK retries a 503 for ≈7.5 s; the bound cuts that short
+			// The SDK retries a 503 for ≈7.5 s; the bound cuts that short.
+			h, logs := newTestHandler(t, cfg, dependencies{authOptions: []option.ClientOption{option.WithoutAuthentication()}, verifyTimeout: time.Second})
 			google.Set(func(g *standin.Google) {
 				g.LookupDown = tt.lookupDown
 				if tt.user != nil {
@@ -229,5 +229,20 @@ func TestKeysFetchedAtStart(t *testing.T) {
 	}
 	if got := google.KeyFetches() - before; got != 1 {
 		t.Errorf("key fetches after the first request: got %d, want still 1", got)
+	}
+}
+
+// TestKeysSlow: with a cold cache and Google's key endpoint slower than the bound, a request is
+// an outage (503) once the bound passes, not a wait for as long as Google takes. The stand-in
+// answers 200 after its delay, so a 200 here would mean the bound did not hold.
+func TestKeysSlow(t *testing.T) {
+	google.Set(func(g *standin.Google) { g.KeysDelay = 2 * time.Second })
+	h, _ := newTestHandler(t, testConfig(), dependencies{verifyTimeout: 100 * time.Millisecond})
+	w := call(h, "POST", "", "Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil)))
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("got %d, Retry-After %q; want 503 with Retry-After (%s)", w.Code, w.Header().Get("Retry-After"), w.Body.String())
+	}
+	if a := decode(t, w); a.Error.Status != "UNAVAILABLE" {
+		t.Errorf("status: got %q, want UNAVAILABLE", a.Error.Status)
 	}
 }

@@ -54,6 +54,7 @@ type dependencies struct {
 	authOptions   []option.ClientOption
 	secretOptions []option.ClientOption
 	secretWait    time.Duration // 0: secretStartWait
+	verifyTimeout time.Duration // 0: verifyTimeout
 }
 
 const (
@@ -93,13 +94,14 @@ func newHandler(ctx context.Context, cfg config, deps dependencies) (*handler, e
 	}
 	// Fetch Google's keys while the secret is read: the first user waits for the slower of
 	// the two, not for both one after the other.
+	timeout := cmp.Or(deps.verifyTimeout, verifyTimeout)
 	keysWarm := make(chan struct{})
 	go func() {
 		defer close(keysWarm)
 		if cfg.emulatorHost != "" {
 			return // the emulator's tokens are unsigned
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), verifyTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		if err := warmKeys(ctx, verify, cfg.projectID); err != nil {
 			logger.Warn("Google's signing keys not fetched at start; the first request will try again", "error", err.Error())
@@ -111,7 +113,7 @@ func newHandler(ctx context.Context, cfg config, deps dependencies) (*handler, e
 	}
 	return &handler{
 		verify:         verify,
-		verifyTimeout:  verifyTimeout,
+		verifyTimeout:  timeout,
 		keysWarm:       keysWarm,
 		secret:         secret,
 		corsOrigins:    cfg.corsOrigins,

@@ -66,13 +66,13 @@ func (s secretManagerSecret) readSecret(ctx context.Context) ([]byte, error) {
 		st := status.Convert(err)
 		switch st.Code() {
 		case codes.NotFound, codes.PermissionDenied, codes.FailedPrecondition, codes.InvalidArgument, codes.Unauthenticated:
-			return nil, misconfiguredError{fmt.Errorf("Secret Manager said %s: %s", st.Code(), st.Message())}
+			return nil, misconfiguredError{fmt.Errorf("the Secret Manager API answered %s: %s", st.Code(), st.Message())}
 		}
-		return nil, fmt.Errorf("Secret Manager said %s: %s", st.Code(), st.Message())
+		return nil, fmt.Errorf("the Secret Manager API answered %s: %s", st.Code(), st.Message())
 	}
 	data := resp.GetPayload().GetData()
 	if sum := resp.GetPayload().DataCrc32C; sum != nil && int64(crc32.Checksum(data, castagnoli)) != *sum {
-		return nil, errors.New("Secret Manager payload failed its CRC32C check")
+		return nil, errors.New("the Secret Manager payload failed its CRC32C check")
 	}
 	return data, nil
 }

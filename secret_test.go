@@ -304,3 +304,40 @@ func TestSlowSecretManagerAtStart(t *testing.T) {
 		t.Errorf("first request: got %q (%d), want %q", got, code, testUIDHMAC)
 	}
 }
+
+// TestSecretManagerSlowAtRefresh: a refresh stuck on a slow Secret Manager is one read, bounded
+// by its timeout; meanwhile every request is served from the cached value.
+func TestSecretManagerSlowAtRefresh(t *testing.T) {
+	sm := secretManager(t, testSecret, codes.OK)
+	h, logs := newTestHandler(t, secretManagerConfig(), dependencies{secretOptions: sm})
+	clock := withClock(h)
+	h.secret.timeout = 200 * time.Millisecond
+	google.Set(func(g *standin.Google) { g.SecretDelay = 5 * time.Second })
+	reads := google.SecretReads()
+	clock.advance(6 * time.Minute)
+
+	var wg sync.WaitGroup
+	codes := make(chan string, 50)
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, _ := hmacFor(t, h)
+			codes <- got
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	for got := range codes {
+		if got != testUIDHMAC {
+			t.Fatalf("during a slow refresh: got %q, want the cached HMAC", got)
+		}
+	}
+	h.secret.background.Wait()
+	if got := google.SecretReads() - reads; got != 1 {
+		t.Errorf("reads for 50 requests during one due refresh: got %d, want 1", got)
+	}
+	if !strings.Contains(logs.String(), "secret refresh failed") {
+		t.Errorf("log %q: want a WARNING for the refresh that timed out", logs.String())
+	}
+}

@@ -1,0 +1,148 @@
+// Package deploy checks what `gcloud functions deploy` uploads and that it builds and serves as
+// Cloud Run's Go buildpack would run it.
+package deploy
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/proficient-hmac/proficient-hmac/internal/standin"
+)
+
+// root is the repository's root, where .gcloudignore is.
+const root = ".."
+
+// uploadList is what gcloud would upload, under .gcloudignore.
+func uploadList(t *testing.T) []string {
+	t.Helper()
+	cmd := exec.Command("gcloud", "meta", "list-files-for-upload")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CLOUDSDK_CORE_DISABLE_PROMPTS=1", "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING=true",
+		"CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK=true", "CLOUDSDK_CONFIG="+t.TempDir())
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gcloud meta list-files-for-upload: %v (gcloud is needed to deploy, and so to test the deploy)", err)
+	}
+	return slices.Sorted(slices.Values(strings.Fields(string(out))))
+}
+
+// TestUploadIsWhatTheBuildNeeds: go.mod, go.sum and the root package's non-test Go files.
+func TestUploadIsWhatTheBuildNeeds(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{join .GoFiles "\n"}}`, root).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Sorted(slices.Values(append(strings.Fields(string(out)), "go.mod", "go.sum")))
+	if got := uploadList(t); !slices.Equal(got, want) {
+		t.Errorf("upload: got %q, want %q", got, want)
+	}
+}
+
+// buildpackMain is what the Go buildpack generates for a function: import the package, whose
+// init registers the function, and start the Functions Framework on $PORT.
+const buildpackMain = `package main
+
+import (
+	"log"
+	"os"
+
+	_ "github.com/proficient-hmac/proficient-hmac"
+	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
+)
+
+func main() {
+	port := "8080"
+	if envPort := os.Getenv("PORT"); envPort != "" {
+		port = envPort
+	}
+	if err := funcframework.Start(port); err != nil {
+		log.Fatalf("funcframework.Start: %v\n", err)
+	}
+}
+`
+
+// TestBuildpackStyleBuildServes builds the uploaded files alone with a generated main, runs it
+// with the environment Cloud Run gives it, and asks it for an HMAC.
+func TestBuildpackStyleBuildServes(t *testing.T) {
+	src := t.TempDir()
+	for _, name := range uploadList(t) {
+		data, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app := filepath.Join(src, "serverless_function_app")
+	os.Mkdir(app, 0o755)
+	if err := os.WriteFile(filepath.Join(app, "main.go"), []byte(buildpackMain), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "function")
+	build := exec.Command("go", "build", "-mod=readonly", "-o", bin, "./serverless_function_app")
+	build.Dir = src
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build from the uploaded files: %v\n%s", err, out)
+	}
+
+	google, err := standin.Start("demo-deploy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer google.Close()
+	env, err := google.Env()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cmd := exec.Command(bin)
+	cmd.Env = append(env, "PATH="+os.Getenv("PATH"), "PORT="+port, "K_SERVICE=proficient-hmac", "K_REVISION=proficient-hmac-00001",
+		"FUNCTION_TARGET=ProficientHMAC", "GOOGLE_CLOUD_PROJECT=demo-deploy", "PROFICIENT_HMAC_SECRET=hsec_deploy_check")
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+
+	token := google.IDToken(google.Claims("deploy-user", nil))
+	var status int
+	for tries := 0; tries < 200 && status != http.StatusOK; tries++ { // until it listens, at most 20 s
+		req, _ := http.NewRequest("POST", "http://127.0.0.1:"+port+"/", strings.NewReader(`{"data":null}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			status = resp.StatusCode
+			resp.Body.Close()
+		} else {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if status != http.StatusOK {
+		t.Fatalf("the buildpack-style build did not serve a 200 (last status %d); its log:\n%s", status, logs.String())
+	}
+	if refused := google.Refused(); len(refused) > 0 {
+		t.Errorf("it tried to reach %q", refused)
+	}
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+}
