@@ -12,15 +12,17 @@ import (
 
 // config is everything the function reads from its environment. It is read once, at start.
 type config struct {
-	projectID      string // empty on Cloud Run until the metadata server is asked
-	secret         secretConfig
-	corsOrigins    map[string]bool // nil: any origin
-	checkRevoked   bool
-	tenantID       string
-	allowAnonymous bool
-	emulatorHost   string
-	onCloudRun     bool
-	logLevel       slog.Level
+	projectID                string // empty on Cloud Run until the metadata server is asked
+	secret                   secretConfig
+	corsOrigins              map[string]bool // nil: any origin
+	checkRevoked             bool
+	tenantID                 string
+	allowAnonymous           bool
+	enforceAppCheck          bool
+	appCheckReplayProtection bool
+	emulatorHost             string
+	onCloudRun               bool
+	logLevel                 slog.Level
 }
 
 // secretConfig names the one place the HMAC secret comes from.
@@ -83,15 +85,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if cfg.allowAnonymous, err = parseBool(getenv, "ALLOW_ANONYMOUS", true); err != nil {
 		return cfg, err
 	}
-	// App Check is not built yet: refuse to start rather than silently not enforce it.
-	for _, name := range []string{"ENFORCE_APP_CHECK", "APP_CHECK_REPLAY_PROTECTION"} {
-		on, err := parseBool(getenv, name, false)
-		if err != nil {
-			return cfg, err
-		}
-		if on {
-			return cfg, &configError{name, "is not supported by this version", "unset it"}
-		}
+	if cfg.enforceAppCheck, err = parseBool(getenv, "ENFORCE_APP_CHECK", false); err != nil {
+		return cfg, err
+	}
+	if cfg.appCheckReplayProtection, err = parseBool(getenv, "APP_CHECK_REPLAY_PROTECTION", false); err != nil {
+		return cfg, err
+	}
+	if cfg.appCheckReplayProtection && !cfg.enforceAppCheck {
+		return cfg, &configError{"APP_CHECK_REPLAY_PROTECTION", "is true without ENFORCE_APP_CHECK",
+			"set ENFORCE_APP_CHECK=true too: a token that need not be sent cannot protect against replay"}
 	}
 	if cfg.logLevel, err = parseLevel(getenv("LOG_LEVEL")); err != nil {
 		return cfg, err

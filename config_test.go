@@ -89,8 +89,13 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("tenantID: got %q, want tenant-a", cfg.tenantID)
 			}
 		}},
-		{"ENFORCE_APP_CHECK not built yet", with(map[string]string{"ENFORCE_APP_CHECK": "true"}), "ENFORCE_APP_CHECK", nil},
-		{"APP_CHECK_REPLAY_PROTECTION not built yet", with(map[string]string{"APP_CHECK_REPLAY_PROTECTION": "1"}), "APP_CHECK_REPLAY_PROTECTION", nil},
+		{"App Check enforced, with replay protection", with(map[string]string{"ENFORCE_APP_CHECK": "true", "APP_CHECK_REPLAY_PROTECTION": "1"}), "", func(t *testing.T, cfg config) {
+			if !cfg.enforceAppCheck || !cfg.appCheckReplayProtection {
+				t.Errorf("got enforce %v, replay protection %v; want both", cfg.enforceAppCheck, cfg.appCheckReplayProtection)
+			}
+		}},
+		{"replay protection without enforcement", with(map[string]string{"APP_CHECK_REPLAY_PROTECTION": "true"}), "APP_CHECK_REPLAY_PROTECTION", nil},
+		{"ENFORCE_APP_CHECK not a boolean", with(map[string]string{"ENFORCE_APP_CHECK": "on"}), "ENFORCE_APP_CHECK", nil},
 		{"ENFORCE_APP_CHECK=false", with(map[string]string{"ENFORCE_APP_CHECK": "false"}), "", nil},
 		{"LOG_LEVEL=warning", with(map[string]string{"LOG_LEVEL": "warning"}), "", func(t *testing.T, cfg config) {
 			if cfg.logLevel != slog.LevelWarn {

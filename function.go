@@ -44,6 +44,8 @@ type handler struct {
 	secret         *cachedSecret
 	corsOrigins    map[string]bool // nil: any origin
 	allowAnonymous bool
+	appCheck       *appCheck
+	emulator       bool
 	projectID      string
 	log            *slog.Logger
 }
@@ -107,6 +109,10 @@ func newHandler(ctx context.Context, cfg config, deps dependencies) (*handler, e
 			logger.Warn("Google's signing keys not fetched at start; the first request will try again", "error", err.Error())
 		}
 	}()
+	appCheck, err := newAppCheck(ctx, cfg, deps.authOptions)
+	if err != nil {
+		return nil, err
+	}
 	secret, err := newSecret(ctx, cfg.secret, logger, deps)
 	if err != nil {
 		return nil, err
@@ -118,82 +124,99 @@ func newHandler(ctx context.Context, cfg config, deps dependencies) (*handler, e
 		secret:         secret,
 		corsOrigins:    cfg.corsOrigins,
 		allowAnonymous: cfg.allowAnonymous,
+		appCheck:       appCheck,
+		emulator:       cfg.emulatorHost != "",
 		projectID:      cfg.projectID,
 		log:            logger,
 	}, nil
 }
 
-// ServeHTTP reads top to bottom: parse → authenticate → authorise → secret → HMAC → respond.
+// ServeHTTP answers one request and logs its outcome.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	h.setCommonHeaders(w, r)
+	h.logRequest(r, start, h.serve(w, r))
+}
+
+// An outcome is what a request's log line tells.
+type outcome struct {
+	code     int
+	reason   string
+	form     string // "" before the body is read
+	uid      string // "" before the token is verified
+	appCheck string
+	cause    error // for the log only
+}
+
+// serve reads top to bottom: parse → authenticate → authorise → secret → HMAC → respond.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) outcome {
 	if r.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusNoContent)
-		h.logRequest(r, start, http.StatusNoContent, "preflight", nil, "", nil)
-		return
+		return outcome{code: http.StatusNoContent, reason: "preflight"}
 	}
 	req, apiErr := parseRequest(r)
 	if apiErr != nil {
-		h.refuse(w, r, start, req, apiErr, "")
-		return
+		return refuse(w, apiErr, outcome{})
 	}
+	o := outcome{form: req.form.String()}
 	token, apiErr := h.authenticate(r.Context(), r.Header)
 	if apiErr != nil {
-		h.refuse(w, r, start, req, apiErr, "")
-		return
+		return refuse(w, apiErr, o)
+	}
+	o.uid = token.UID
+	if o.appCheck, apiErr = h.appCheck.check(r.Context(), r.Header.Get("X-Firebase-AppCheck"), h.emulator); apiErr != nil {
+		return refuse(w, apiErr, o)
 	}
 	if apiErr := h.authorise(token, req.claimedID); apiErr != nil {
-		h.refuse(w, r, start, req, apiErr, token.UID)
-		return
+		return refuse(w, apiErr, o)
 	}
 	key := h.secret.key(r.Context())
 	if key == nil {
-		h.refuse(w, r, start, req, unavailable("secret_unavailable",
-			"The server's HMAC secret is not available yet; retry shortly.", nil), token.UID)
-		return
+		return refuse(w, unavailable("secret_unavailable", "The server's HMAC secret is not available yet; retry shortly.", nil), o)
 	}
 	writeResult(w, req.form, hmacResult{HMAC: key.sign(token.UID), UserExternalID: token.UID})
-	h.logRequest(r, start, http.StatusOK, "ok", &req, token.UID, nil)
+	o.code, o.reason = http.StatusOK, "ok"
+	return o
 }
 
-func (h *handler) refuse(w http.ResponseWriter, r *http.Request, start time.Time, req hmacRequest, e *apiError, uid string) {
+func refuse(w http.ResponseWriter, e *apiError, o outcome) outcome {
 	writeError(w, e)
-	h.logRequest(r, start, e.code, e.reason, &req, uid, e.cause)
+	o.code, o.reason, o.cause = e.code, e.reason, e.cause
+	return o
 }
 
 // logRequest writes the request's one log line: never the token, the secret or the HMAC. It
 // runs on every request, so it builds its attributes in place.
-func (h *handler) logRequest(r *http.Request, start time.Time, code int, reason string, req *hmacRequest, uid string, cause error) {
+func (h *handler) logRequest(r *http.Request, start time.Time, o outcome) {
 	level := slog.LevelInfo
 	switch {
-	case code >= 500:
+	case o.code >= 500:
 		level = slog.LevelError
-	case code >= 400:
+	case o.code >= 400 || o.appCheck == appCheckInvalid: // an invalid App Check token, not enforced
 		level = slog.LevelWarn
 	}
 	if !h.log.Enabled(r.Context(), level) {
 		return
 	}
 	var latency [24]byte
-	attrs := make([]slog.Attr, 0, 9)
+	attrs := make([]slog.Attr, 0, 10)
 	attrs = append(attrs,
 		slog.Attr{Key: "httpRequest", Value: slog.GroupValue(
 			slog.String("requestMethod", r.Method),
 			slog.String("requestUrl", r.URL.Path),
-			slog.Int("status", code),
+			slog.Int("status", o.code),
 			slog.String("latency", string(append(strconv.AppendFloat(latency[:0], time.Since(start).Seconds(), 'f', 6, 64), 's'))),
 			slog.String("userAgent", r.UserAgent()),
 			slog.String("remoteIp", r.RemoteAddr),
 		)},
-		slog.String("reason", reason))
-	if req != nil {
-		attrs = append(attrs, slog.String("form", req.form.String()))
+		slog.String("reason", o.reason))
+	for _, a := range [...]struct{ key, value string }{{"form", o.form}, {"uid", o.uid}, {"appCheck", o.appCheck}} {
+		if a.value != "" {
+			attrs = append(attrs, slog.String(a.key, a.value))
+		}
 	}
-	if uid != "" {
-		attrs = append(attrs, slog.String("uid", uid))
-	}
-	if cause != nil {
-		attrs = append(attrs, slog.String("error", cause.Error()))
+	if o.cause != nil {
+		attrs = append(attrs, slog.String("error", o.cause.Error()))
 	}
 	attrs = appendTrace(attrs, h.projectID, r.Header)
 	h.log.LogAttrs(r.Context(), level, "request", attrs...)

@@ -3,6 +3,7 @@ package proficienthmac
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 )
 
 // An apiError is a refusal, in the callable protocol's terms: an HTTP status, a canonical
@@ -53,8 +54,9 @@ func writeResult(w http.ResponseWriter, f form, res hmacResult) {
 func writeError(w http.ResponseWriter, e *apiError) {
 	switch e.code {
 	case http.StatusUnauthorized:
-		// RFC 6750: no error code when no credentials were sent at all.
-		if e.reason == "no_token" {
+		// RFC 6750: no error code when no credentials were sent at all, nor when the bearer
+		// token was fine and App Check refused.
+		if e.reason == "no_token" || strings.HasPrefix(e.reason, "app_check_") {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 		} else {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)

@@ -39,19 +39,24 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// KID is the key ID under which the signing key's certificate is served.
-const KID = "standin-key-1"
+// KID is the key ID under which the signing key's certificate is served; AppCheckKID, that of
+// the App Check key in the JWKS.
+const (
+	KID         = "standin-key-1"
+	AppCheckKID = "standin-app-check-1"
+)
 
 // Google is the stand-in. Its exported fields after the first group may be changed at any time
 // through Set.
 type Google struct {
-	Project    string
-	SigningKey *rsa.PrivateKey // Firebase Auth's, served as KID
-	CAPool     *x509.CertPool  // trusts the stand-in's TLS certificate
-	CAPEM      []byte
-	HTTPSAddr  string // keys, identity toolkit, OAuth
-	GRPCAddr   string // Secret Manager
-	ProxyURL   string // an HTTP CONNECT proxy to the two above
+	Project     string
+	SigningKey  *rsa.PrivateKey // Firebase Auth's, served as KID
+	AppCheckKey *rsa.PrivateKey // App Check's, served in the JWKS as AppCheckKID
+	CAPool      *x509.CertPool  // trusts the stand-in's TLS certificate
+	CAPEM       []byte
+	HTTPSAddr   string // keys, identity toolkit, OAuth
+	GRPCAddr    string // Secret Manager
+	ProxyURL    string // an HTTP CONNECT proxy to the two above
 
 	mu          sync.Mutex
 	KeysDown    bool // the key endpoint answers 503
@@ -62,6 +67,8 @@ type Google struct {
 	SecretFail  codes.Code      // when not OK, AccessSecretVersion fails with it
 	SecretDelay time.Duration
 	BadCRC      bool
+	ConsumeDown bool // verifyAppCheckToken answers 503
+	consumed    map[string]bool
 	secretReads int
 	keyFetches  int
 	refused     []string
@@ -82,18 +89,25 @@ func Start(project string) (*Google, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, pool, caPEM, err := tlsCert("*.googleapis.com", "www.googleapis.com", "identitytoolkit.googleapis.com",
-		"oauth2.googleapis.com", "secretmanager.googleapis.com")
+	appCheckKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err
 	}
-	g := &Google{Project: project, SigningKey: signingKey, CAPool: pool, CAPEM: caPEM, Users: map[string]User{}}
+	cert, pool, caPEM, err := tlsCert("*.googleapis.com", "www.googleapis.com", "identitytoolkit.googleapis.com",
+		"oauth2.googleapis.com", "secretmanager.googleapis.com", "firebaseappcheck.googleapis.com")
+	if err != nil {
+		return nil, err
+	}
+	g := &Google{Project: project, SigningKey: signingKey, AppCheckKey: appCheckKey, CAPool: pool, CAPEM: caPEM,
+		Users: map[string]User{}, consumed: map[string]bool{}}
 	tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET www.googleapis.com/robot/v1/metadata/x509/securetoken@system.gserviceaccount.com", g.serveKeys)
 	mux.HandleFunc("POST identitytoolkit.googleapis.com/", g.serveLookup)
 	mux.HandleFunc("POST oauth2.googleapis.com/token", serveOAuthToken)
+	mux.HandleFunc("GET firebaseappcheck.googleapis.com/v1beta/jwks", g.serveJWKS)
+	mux.HandleFunc("POST firebaseappcheck.googleapis.com/v1beta/{project...}", g.serveConsume)
 	httpsListener, err := tls.Listen("tcp", "127.0.0.1:0", tlsConfig)
 	if err != nil {
 		return nil, err
@@ -281,6 +295,60 @@ func (g *Google) serveLookup(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	json.NewEncoder(w).Encode(map[string]any{"users": users})
+}
+
+// serveJWKS serves App Check's public key as Google does.
+func (g *Google) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	key := g.AppCheckKey.PublicKey
+	json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
+		"kty": "RSA", "use": "sig", "alg": "RS256", "kid": AppCheckKID,
+		"n": base64.RawURLEncoding.EncodeToString(key.N.Bytes()),
+		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(key.E)).Bytes()),
+	}}})
+}
+
+// serveConsume is verifyAppCheckToken: the first call for a token marks it consumed.
+func (g *Google) serveConsume(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ConsumeDown || r.PathValue("project") != "projects/"+g.Project+":verifyAppCheckToken" {
+		http.Error(w, `{"error":{"code":503,"status":"UNAVAILABLE"}}`, http.StatusServiceUnavailable)
+		return
+	}
+	var body struct {
+		AppCheckToken string `json:"appCheckToken"`
+	}
+	if json.NewDecoder(r.Body).Decode(&body) != nil || body.AppCheckToken == "" {
+		http.Error(w, `{"error":{"code":400,"status":"INVALID_ARGUMENT"}}`, http.StatusBadRequest)
+		return
+	}
+	answer := map[string]bool{}
+	if g.consumed[body.AppCheckToken] {
+		answer["alreadyConsumed"] = true
+	}
+	g.consumed[body.AppCheckToken] = true
+	json.NewEncoder(w).Encode(answer)
+}
+
+// AppCheckToken signs claims as App Check would; AppCheckClaims are those of a fresh token.
+func (g *Google) AppCheckToken(claims map[string]any) string {
+	return SignJWT(g.AppCheckKey, map[string]any{"alg": "RS256", "kid": AppCheckKID, "typ": "JWT"}, claims)
+}
+
+func (g *Google) AppCheckClaims(changes map[string]any) map[string]any {
+	now := time.Now().Unix()
+	claims := map[string]any{
+		"iss": "https://firebaseappcheck.googleapis.com/123456789", "sub": "1:123456789:web:abcdef",
+		"aud": []string{"projects/123456789", "projects/" + g.Project}, "iat": now, "exp": now + 3600,
+	}
+	for k, v := range changes {
+		if v == nil {
+			delete(claims, k)
+		} else {
+			claims[k] = v
+		}
+	}
+	return claims
 }
 
 func serveOAuthToken(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,159 @@
+package proficienthmac
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	firebase "firebase.google.com/go/v4"
+	"firebase.google.com/go/v4/appcheck"
+	"google.golang.org/api/option"
+	htransport "google.golang.org/api/transport/http"
+)
+
+// appCheck checks the X-Firebase-AppCheck header, as callable functions do: enforced, a missing
+// or invalid token is a 401; not enforced, an invalid one is logged and the request goes on.
+// With replay protection each token is consumed through the App Check API, once.
+type appCheck struct {
+	enforce    bool
+	consumeURL string       // "" without replay protection
+	consumer   *http.Client // authenticated with the runtime's credentials
+	app        *firebase.App
+
+	client   atomic.Pointer[appcheck.Client] // nil until made: it fetches the JWKS
+	creating sync.Mutex
+}
+
+// appCheckStatus is what the request's log line says of App Check.
+const (
+	appCheckAbsent     = "absent"
+	appCheckValid      = "valid"
+	appCheckInvalid    = "invalid"
+	appCheckUnverified = "unverified" // emulator mode, or the client is still being made
+)
+
+func newAppCheck(ctx context.Context, cfg config, opts []option.ClientOption) (*appCheck, error) {
+	app, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: cfg.projectID}, option.WithoutAuthentication())
+	if err != nil {
+		return nil, fmt.Errorf("firebase.NewApp: %w", err)
+	}
+	a := &appCheck{enforce: cfg.enforceAppCheck, app: app}
+	if cfg.appCheckReplayProtection {
+		a.consumer, _, err = htransport.NewClient(ctx, append([]option.ClientOption{
+			option.WithScopes("https://www.googleapis.com/auth/cloud-platform")}, opts...)...)
+		if err != nil {
+			return nil, &configError{"APP_CHECK_REPLAY_PROTECTION", "needs Google credentials, and none were found (" + err.Error() + ")",
+				"give the function a service account with the Firebase App Check Token Verifier role, or unset it"}
+		}
+		a.consumeURL = "https://firebaseappcheck.googleapis.com/v1beta/projects/" + cfg.projectID + ":verifyAppCheckToken"
+	}
+	if a.enforce {
+		go a.makeClient() // at start, alongside the keys and the secret; the first request waits for it
+	}
+	return a, nil
+}
+
+// makeClient creates the App Check client once. It fetches the JWKS and starts the SDK's
+// refresh goroutine, so there must be one; a failed attempt is tried again later.
+func (a *appCheck) makeClient() *appcheck.Client {
+	a.creating.Lock()
+	defer a.creating.Unlock()
+	if c := a.client.Load(); c != nil {
+		return c
+	}
+	c, err := a.app.AppCheck(context.Background()) // the JWKS refresh lives as long as this context
+	if err != nil {
+		return nil
+	}
+	a.client.Store(c)
+	return c
+}
+
+// check returns the App Check status of a request and, when it must be refused, why.
+func (a *appCheck) check(ctx context.Context, token string, emulator bool) (string, *apiError) {
+	if token == "" {
+		if a.enforce {
+			return appCheckAbsent, unauthenticatedAppCheck("app_check_missing", "This app requires App Check: send X-Firebase-AppCheck.", nil)
+		}
+		return appCheckAbsent, nil
+	}
+	if emulator && !a.enforce {
+		return appCheckUnverified, nil // App Check is not emulated
+	}
+	client := a.client.Load()
+	if client == nil {
+		if !a.enforce {
+			go a.makeClient() // not enforced: never make a request wait for the JWKS
+			return appCheckUnverified, nil
+		}
+		if client = a.makeClient(); client == nil {
+			return appCheckUnverified, unavailable("app_check_unavailable", "App Check keys cannot be fetched right now; retry shortly.", nil)
+		}
+	}
+	if err := verifyAppCheck(client, token); err != nil {
+		if !a.enforce {
+			return appCheckInvalid, nil
+		}
+		return appCheckInvalid, unauthenticatedAppCheck("app_check_invalid", "The App Check token is not valid.", err)
+	}
+	if a.consumeURL != "" {
+		if apiErr := a.consume(ctx, token); apiErr != nil {
+			return appCheckInvalid, apiErr
+		}
+	}
+	return appCheckValid, nil
+}
+
+// verifyAppCheck is the SDK's VerifyToken, which panics on some validly signed tokens (a string
+// "aud", a missing "iss" or "exp"): a panic is an invalid token, not a crash.
+func verifyAppCheck(client *appcheck.Client, token string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("app check token with unexpected claims (the SDK panicked): %v", r)
+		}
+	}()
+	_, err = client.VerifyToken(token)
+	return err
+}
+
+// consume marks the token used with the App Check API, as the Node Admin SDK does for
+// limited-use tokens; a token already used is a replay.
+func (a *appCheck) consume(ctx context.Context, token string) *apiError {
+	body, _ := json.Marshal(map[string]string{"appCheckToken": token})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.consumeURL, bytes.NewReader(body))
+	if err != nil {
+		return unavailable("app_check_consume_failed", "App Check cannot be reached right now; retry shortly.", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.consumer.Do(req)
+	if err != nil {
+		return unavailable("app_check_consume_failed", "App Check cannot be reached right now; retry shortly.", err)
+	}
+	defer resp.Body.Close()
+	var answer struct {
+		AlreadyConsumed bool `json:"alreadyConsumed"`
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&answer) == nil:
+		if answer.AlreadyConsumed {
+			return unauthenticatedAppCheck("app_check_replayed", "This App Check token was already used: get a new limited-use token.", nil)
+		}
+		return nil
+	case resp.StatusCode == http.StatusBadRequest:
+		return unauthenticatedAppCheck("app_check_not_consumable", "This App Check token cannot be checked for replay: use a limited-use token.", nil)
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		// The token was verified above: the API is refusing the function's own credentials.
+		return &apiError{http.StatusInternalServerError, "INTERNAL", "app_check_consume_refused",
+			"The server cannot check App Check tokens for replay.", fmt.Errorf("verifyAppCheckToken: HTTP %d", resp.StatusCode)}
+	}
+	return unavailable("app_check_consume_failed", "App Check cannot be reached right now; retry shortly.",
+		fmt.Errorf("verifyAppCheckToken: HTTP %d", resp.StatusCode))
+}
+
+func unauthenticatedAppCheck(reason, message string, cause error) *apiError {
+	return &apiError{http.StatusUnauthorized, "UNAUTHENTICATED", reason, message, cause}
+}

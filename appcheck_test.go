@@ -1,0 +1,146 @@
+package proficienthmac
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/proficient-hmac/proficient-hmac/internal/standin"
+	"google.golang.org/api/option"
+)
+
+func appCheckConfig(enforce, replayProtection bool) config {
+	cfg := testConfig()
+	cfg.enforceAppCheck, cfg.appCheckReplayProtection = enforce, replayProtection
+	return cfg
+}
+
+// callWithAppCheck asks for testUID's HMAC with an App Check token ("" for none).
+func callWithAppCheck(t *testing.T, h *handler, appCheckToken string) *httptest.ResponseRecorder {
+	headers := []string{"Authorization", "Bearer " + idToken(t, claimsFor(testUID, nil)), "Content-Type", "application/json"}
+	if appCheckToken != "" {
+		headers = append(headers, "X-Firebase-AppCheck", appCheckToken)
+	}
+	return call(h, "POST", `{"data":null}`, headers...)
+}
+
+// TestAppCheck verifies tokens signed by a test key against the JWKS the stand-in serves where
+// the SDK fetches it.
+func TestAppCheck(t *testing.T) {
+	now := time.Now().Unix()
+	tests := []struct {
+		name       string
+		enforce    bool
+		token      func() string
+		wantCode   int
+		wantStatus string // the log line's appCheck
+		wantReason string
+	}{
+		{"valid, enforced", true, func() string { return google.AppCheckToken(google.AppCheckClaims(nil)) }, 200, appCheckValid, "ok"},
+		{"missing, enforced", true, func() string { return "" }, 401, appCheckAbsent, "app_check_missing"},
+		{"expired, enforced", true, func() string {
+			return google.AppCheckToken(google.AppCheckClaims(map[string]any{"iat": now - 7200, "exp": now - 60}))
+		}, 401, appCheckInvalid, "app_check_invalid"},
+		{"another project, enforced", true, func() string {
+			return google.AppCheckToken(google.AppCheckClaims(map[string]any{"aud": []string{"projects/999", "projects/other-project"}}))
+		}, 401, appCheckInvalid, "app_check_invalid"},
+		{"another key, enforced", true, func() string {
+			return standin.SignJWT(otherKey, map[string]any{"alg": "RS256", "kid": standin.AppCheckKID, "typ": "JWT"}, google.AppCheckClaims(nil))
+		}, 401, appCheckInvalid, "app_check_invalid"},
+		{"string aud (the SDK panics), enforced", true, func() string {
+			return google.AppCheckToken(google.AppCheckClaims(map[string]any{"aud": "projects/" + testProject}))
+		}, 401, appCheckInvalid, "app_check_invalid"},
+		{"no iss (the SDK panics), enforced", true, func() string {
+			return google.AppCheckToken(google.AppCheckClaims(map[string]any{"iss": nil}))
+		}, 401, appCheckInvalid, "app_check_invalid"},
+		{"garbage, enforced", true, func() string { return "not-a-jwt" }, 401, appCheckInvalid, "app_check_invalid"},
+		{"missing, not enforced", false, func() string { return "" }, 200, appCheckAbsent, "ok"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, logs := newTestHandler(t, appCheckConfig(tt.enforce, false), dependencies{})
+			w := callWithAppCheck(t, h, tt.token())
+			if w.Code != tt.wantCode {
+				t.Fatalf("status: got %d, want %d (%s)", w.Code, tt.wantCode, w.Body.String())
+			}
+			a := decode(t, w)
+			if tt.wantCode == 401 {
+				if a.Error.Status != "UNAUTHENTICATED" || w.Header().Get("WWW-Authenticate") != "Bearer" {
+					t.Errorf("got %q, WWW-Authenticate %q; want UNAUTHENTICATED, plain Bearer (the ID token was fine)",
+						a.Error.Status, w.Header().Get("WWW-Authenticate"))
+				}
+			}
+			wants := []string{`"reason":"` + tt.wantReason + `"`, `"appCheck":"` + tt.wantStatus + `"`}
+			if strings.Contains(tt.name, "SDK panics") {
+				wants = append(wants, "app check token with unexpected claims") // recovered, not some other refusal
+			}
+			for _, want := range wants {
+				if !strings.Contains(logs.String(), want) {
+					t.Errorf("log %q: want %s", logs.String(), want)
+				}
+			}
+		})
+	}
+}
+
+// TestAppCheckNotEnforced: an invalid token present is logged as a WARNING and the request goes
+// on, as callables do; the client is made in the background on the first token seen.
+func TestAppCheckNotEnforced(t *testing.T) {
+	h, logs := newTestHandler(t, appCheckConfig(false, false), dependencies{})
+	if h.appCheck.client.Load() != nil {
+		t.Fatal("App Check client made at start while not enforced")
+	}
+	invalid := google.AppCheckToken(google.AppCheckClaims(map[string]any{"aud": []string{"projects/other"}}))
+	if w := callWithAppCheck(t, h, invalid); w.Code != http.StatusOK {
+		t.Fatalf("first request: got %d, want 200", w.Code)
+	}
+	h.appCheck.makeClient() // waits for the background creation the first request began
+	if w := callWithAppCheck(t, h, invalid); w.Code != http.StatusOK {
+		t.Fatalf("with the client made: got %d, want 200", w.Code)
+	}
+	lines := logLines(t, logs.String())
+	last := lines[len(lines)-1]
+	if last["severity"] != "WARNING" || last["appCheck"] != appCheckInvalid || last["reason"] != "ok" {
+		t.Errorf("log line %v: want a WARNING with appCheck invalid, reason ok", last)
+	}
+	if first := lines[0]; first["appCheck"] != appCheckUnverified {
+		t.Errorf("first log line %v: want appCheck unverified while the client was being made", first)
+	}
+}
+
+// TestAppCheckReplay consumes limited-use tokens through the App Check API's stand-in.
+func TestAppCheckReplay(t *testing.T) {
+	h, logs := newTestHandler(t, appCheckConfig(true, true), dependencies{authOptions: []option.ClientOption{option.WithoutAuthentication()}})
+	token := google.AppCheckToken(google.AppCheckClaims(nil))
+
+	first := callWithAppCheck(t, h, token)
+	t.Logf("first use: %d %s", first.Code, strings.TrimSpace(first.Body.String()))
+	if first.Code != http.StatusOK {
+		t.Fatalf("first use: got %d, want 200", first.Code)
+	}
+	replay := callWithAppCheck(t, h, token)
+	t.Logf("replay:    %d %s", replay.Code, strings.TrimSpace(replay.Body.String()))
+	if replay.Code != http.StatusUnauthorized || decode(t, replay).Error.Status != "UNAUTHENTICATED" {
+		t.Fatalf("replay: got %d, want 401 UNAUTHENTICATED", replay.Code)
+	}
+	if !strings.Contains(logs.String(), `"reason":"app_check_replayed"`) {
+		t.Errorf("log %q: want reason app_check_replayed", logs.String())
+	}
+
+	google.Set(func(g *standin.Google) { g.ConsumeDown = true })
+	down := callWithAppCheck(t, h, google.AppCheckToken(google.AppCheckClaims(map[string]any{"jti": "fresh"})))
+	if down.Code != http.StatusServiceUnavailable || down.Header().Get("Retry-After") == "" {
+		t.Errorf("App Check API down: got %d, want 503 with Retry-After", down.Code)
+	}
+}
+
+// TestAppCheckReplayNeedsCredentials: consuming tokens needs the runtime's credentials.
+func TestAppCheckReplayNeedsCredentials(t *testing.T) {
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", t.TempDir()+"/missing.json")
+	_, err := newHandler(t.Context(), appCheckConfig(true, true), dependencies{logs: &lockedBuffer{}})
+	if ce, ok := err.(*configError); !ok || ce.variable != "APP_CHECK_REPLAY_PROTECTION" {
+		t.Fatalf("got %v, want a configuration error naming APP_CHECK_REPLAY_PROTECTION", err)
+	}
+}
