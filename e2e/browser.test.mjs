@@ -36,14 +36,16 @@ after(async () => {
   if (profile) await fs.rm(profile, { recursive: true, force: true });
 });
 
-// openPage loads the demo page, pointed at the local function and emulator.
-async function openPage(t) {
-  const page = await browser.newPage();
-  t.after(() => page.close());
+// openPage loads the demo page, signed out, pointed at the local function and emulator.
+async function openPage(t, extra = {}) {
+  // Its own context: Firebase Auth persists the user in IndexedDB, which pages of one context share.
+  const context = await browser.createBrowserContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
   const failures = [];
   page.on("pageerror", (err) => failures.push(err.message));
   page.on("requestfailed", (req) => failures.push(`${req.url()} ${req.failure()?.errorText}`));
-  const query = new URLSearchParams({ function: fn.url, authEmulator: `http://${emulatorHost}`, project });
+  const query = new URLSearchParams({ function: fn.url, authEmulator: `http://${emulatorHost}`, project, ...extra });
   await page.goto(`${site.url}?${query}`);
   await page.waitForSelector("body[data-ready=true]", { timeout: 15000 });
   assert.notEqual(new URL(site.url).origin, new URL(fn.url).origin, "the page and the function must be on different origins");
@@ -87,4 +89,26 @@ test("email/password account created on the page gets its HMAC", async (t) => {
   await page.waitForFunction(() => document.getElementById("hmac").textContent !== "–", { timeout: 15000 });
   assert.equal(await text(page, "#hmac"), expectedHMAC(uid));
   assert.deepEqual(failures, []);
+});
+
+// Last, as it stops the function to read its flushed log: an App Check token from the JS SDK's
+// custom provider crosses the preflight and reaches the function, which records it as present
+// (not verified: App Check is not emulated, so enforcement stays off locally).
+test("X-Firebase-AppCheck from the App Check SDK passes CORS and reaches the function", async (t) => {
+  const { page, failures } = await openPage(t, { appCheckToken: "e2e-custom-provider-token" });
+  const sent = [];
+  page.on("request", (req) => req.url().startsWith(fn.url) && req.method() === "POST" && sent.push(req.headers()["x-firebase-appcheck"]));
+  await page.click("#anonymous");
+  await page.waitForSelector("#who[data-uid]:not([data-uid=''])", { timeout: 15000 });
+  const uid = await page.$eval("#who", (el) => el.dataset.uid);
+  await page.click("#get-hmac");
+  await page.waitForFunction(() => document.getElementById("hmac").textContent !== "–", { timeout: 15000 });
+  assert.equal(await text(page, "#hmac"), expectedHMAC(uid));
+  assert.deepEqual(failures, []);
+  assert.deepEqual(sent, ["e2e-custom-provider-token"], "the callable request carried the App Check token");
+
+  await fn.stop(); // flushes the function's log
+  const line = fn.logs().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+    .find((entry) => entry.uid === uid && entry.reason === "ok");
+  assert.equal(line?.appCheck, "unverified", "the function saw the App Check header");
 });
