@@ -330,7 +330,8 @@ func (g *Google) serveConsume(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(answer)
 }
 
-// AppCheckToken signs claims as App Check would; AppCheckClaims are those of a fresh token.
+// AppCheckToken signs claims as App Check would; AppCheckClaims are those of a fresh token
+// for the project, with changes applied (a nil value removes a claim).
 func (g *Google) AppCheckToken(claims map[string]any) string {
 	return SignJWT(g.AppCheckKey, map[string]any{"alg": "RS256", "kid": AppCheckKID, "typ": "JWT"}, claims)
 }
@@ -341,14 +342,7 @@ func (g *Google) AppCheckClaims(changes map[string]any) map[string]any {
 		"iss": "https://firebaseappcheck.googleapis.com/123456789", "sub": "1:123456789:web:abcdef",
 		"aud": []string{"projects/123456789", "projects/" + g.Project}, "iat": now, "exp": now + 3600,
 	}
-	for k, v := range changes {
-		if v == nil {
-			delete(claims, k)
-		} else {
-			claims[k] = v
-		}
-	}
-	return claims
+	return withChanges(claims, changes)
 }
 
 func serveOAuthToken(w http.ResponseWriter, r *http.Request) {
@@ -402,6 +396,11 @@ func (g *Google) Claims(uid string, changes map[string]any) map[string]any {
 		"sub": uid, "user_id": uid, "auth_time": now, "iat": now, "exp": now + 3600,
 		"firebase": map[string]any{"sign_in_provider": "password", "identities": map[string]any{}},
 	}
+	return withChanges(claims, changes)
+}
+
+// withChanges applies changes to claims: a nil value removes the claim.
+func withChanges(claims, changes map[string]any) map[string]any {
 	for k, v := range changes {
 		if v == nil {
 			delete(claims, k)
