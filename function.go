@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -28,12 +29,12 @@ func init() {
 		return // tests build their own handlers; importing the package must never exit
 	}
 	logs := newLogWriter(os.Stderr)
-	flushOnSIGTERM(logs)
 	h, err := newHandlerFromEnv(context.Background(), os.Getenv, logs)
 	if err != nil {
 		exitOnStartError(err, logs, os.Getenv("K_SERVICE") != "")
 	}
 	functions.HTTP("ProficientHMAC", h.ServeHTTP)
+	go shutdownOnSIGTERM(h, logs)
 }
 
 // handler serves ProficientHMAC. It is built once per instance.
@@ -46,6 +47,7 @@ type handler struct {
 	allowAnonymous bool
 	appCheck       *appCheck
 	emulator       bool
+	inFlight       atomic.Int64 // requests being served, for a clean shutdown
 	projectID      string
 	log            *slog.Logger
 }
@@ -133,6 +135,8 @@ func newHandler(ctx context.Context, cfg config, deps dependencies) (*handler, e
 
 // ServeHTTP answers one request and logs its outcome.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.inFlight.Add(1)
+	defer h.inFlight.Add(-1)
 	start := time.Now()
 	h.setCommonHeaders(w, r)
 	h.logRequest(r, start, h.serve(w, r))
@@ -288,14 +292,26 @@ func exitOnStartError(err error, logs *logWriter, onCloudRun bool) {
 	os.Exit(1)
 }
 
-// flushOnSIGTERM writes out buffered logs when Cloud Run stops the instance, then exits as
-// the signal would have.
-func flushOnSIGTERM(logs *logWriter) {
+// shutdownOnSIGTERM lets the requests under way finish when Cloud Run stops the instance
+// (it allows 10 s before SIGKILL; the Functions Framework's server cannot shut down
+// gracefully), writes out the buffered logs, then exits as the signal would have.
+func shutdownOnSIGTERM(h *handler, logs *logWriter) {
 	sigterm := make(chan os.Signal, 1)
 	signal.Notify(sigterm, syscall.SIGTERM)
-	go func() {
-		<-sigterm
-		logs.Flush()
-		os.Exit(128 + int(syscall.SIGTERM))
-	}()
+	<-sigterm
+	h.drain(8 * time.Second)
+	logs.Flush()
+	os.Exit(128 + int(syscall.SIGTERM))
+}
+
+// drain waits until no request is being served, or limit passes. It reports whether none is.
+func (h *handler) drain(limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for h.inFlight.Load() > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }

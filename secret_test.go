@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -339,5 +341,26 @@ func TestSecretManagerSlowAtRefresh(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "secret refresh failed") {
 		t.Errorf("log %q: want a WARNING for the refresh that timed out", logs.String())
+	}
+}
+
+// TestDrainWaitsForRequestsUnderWay: at SIGTERM the requests being served finish first. One
+// waits on a slow first read of the secret; drain returns only once it has been answered.
+func TestDrainWaitsForRequestsUnderWay(t *testing.T) {
+	sm := secretManager(t, testSecret, codes.OK)
+	google.Set(func(g *standin.Google) { g.SecretDelay = 300 * time.Millisecond })
+	h, _ := newTestHandler(t, secretManagerConfig(), dependencies{secretOptions: sm, secretWait: time.Millisecond})
+	w, r := httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil)
+	r.Header.Set("Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil)))
+	go h.ServeHTTP(w, r)
+	for h.inFlight.Load() == 0 { // until the request is under way (the read takes 300 ms)
+		runtime.Gosched()
+	}
+	if !h.drain(10 * time.Second) {
+		t.Fatal("drain gave up with a request under way")
+	}
+	// ServeHTTP answered before its count went down, and drain saw that: the answer is complete.
+	if w.Code != http.StatusOK || decode(t, w).HMAC != testUIDHMAC {
+		t.Fatalf("the request under way: got %d %q, want its HMAC", w.Code, w.Body.String())
 	}
 }
