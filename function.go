@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"cloud.google.com/go/compute/metadata"
-	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	"google.golang.org/api/option"
 )
@@ -34,7 +33,9 @@ func init() {
 		exitOnStartError(err, logs, os.Getenv("K_SERVICE") != "")
 	}
 	functions.HTTP("ProficientHMAC", h.ServeHTTP)
-	go shutdownOnSIGTERM(h, logs)
+	sigterm := make(chan os.Signal, 1)
+	signal.Notify(sigterm, syscall.SIGTERM)
+	go shutdownOn(sigterm, h, logs)
 }
 
 // handler serves ProficientHMAC. It is built once per instance.
@@ -226,59 +227,6 @@ func (h *handler) logRequest(r *http.Request, start time.Time, o outcome) {
 	h.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
-// newSecret sets up the one secret source the configuration names and reads it, waiting for
-// the first read at most deps.secretWait.
-func newSecret(ctx context.Context, cfg secretConfig, logger *slog.Logger, deps dependencies) (*cachedSecret, error) {
-	var (
-		source   secretSource
-		ttl      time.Duration
-		variable string
-	)
-	switch {
-	case cfg.value != "":
-		source, variable = envSecretValue(cfg.value), envSecret
-	case cfg.file != "":
-		// A secret volume mount changes in place when the secret rotates: look again every second.
-		source, ttl, variable = fileSecret(cfg.file), time.Second, envSecretFile
-	default:
-		client, err := secretmanager.NewClient(ctx, deps.secretOptions...)
-		if err != nil {
-			return nil, &configError{envSecretVersion, "cannot be read: no Secret Manager client (" + err.Error() + ")",
-				"give the function a service account (on a laptop: gcloud auth application-default login)"}
-		}
-		source, ttl, variable = secretManagerSecret{client, cfg.version}, cfg.refresh, envSecretVersion
-	}
-	secret := newCachedSecret(source, ttl, logger)
-	wait := cmp.Or(deps.secretWait, secretStartWait)
-	result := secret.start()
-	select {
-	case err := <-result:
-		if err != nil && isMisconfigured(err) {
-			return nil, &configError{variable, "cannot be used: " + err.Error(), secretFix(variable)}
-		}
-		if err != nil {
-			// A passing failure at start: serve anyway (503 until a background read succeeds).
-			logger.Warn("secret not read at start; will retry", "error", err.Error())
-		}
-	case <-time.After(wait):
-		logger.Warn("secret still being read after " + wait.String() + "; serving, and requests wait for it")
-		go func() {
-			if err := <-result; err != nil {
-				secret.logRefreshError(err)
-			}
-		}()
-	}
-	return secret, nil
-}
-
-func secretFix(variable string) string {
-	if variable == envSecretVersion {
-		return "check the version exists and is enabled, and grant the runtime service account " +
-			"roles/secretmanager.secretAccessor on the secret"
-	}
-	return "give the HMAC secret from Proficient's Project Settings (it starts with hsec_)"
-}
-
 // exitOnStartError stops the process on a configuration error: a CRITICAL log on Cloud Run, so
 // that a bad deploy fails instead of serving errors, or one plain line for a local run.
 func exitOnStartError(err error, logs *logWriter, onCloudRun bool) {
@@ -292,12 +240,10 @@ func exitOnStartError(err error, logs *logWriter, onCloudRun bool) {
 	os.Exit(1)
 }
 
-// shutdownOnSIGTERM lets the requests under way finish when Cloud Run stops the instance
-// (it allows 10 s before SIGKILL; the Functions Framework's server cannot shut down
+// shutdownOn lets the requests under way finish when Cloud Run stops the instance with
+// SIGTERM (it allows 10 s before SIGKILL; the Functions Framework's server cannot shut down
 // gracefully), writes out the buffered logs, then exits as the signal would have.
-func shutdownOnSIGTERM(h *handler, logs *logWriter) {
-	sigterm := make(chan os.Signal, 1)
-	signal.Notify(sigterm, syscall.SIGTERM)
+func shutdownOn(sigterm <-chan os.Signal, h *handler, logs *logWriter) {
 	<-sigterm
 	h.drain(8 * time.Second)
 	logs.Flush()

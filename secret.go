@@ -1,6 +1,7 @@
 package proficienthmac
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -220,4 +221,57 @@ func (c *cachedSecret) logRefreshError(err error) {
 		return
 	}
 	c.log.Error("secret unavailable; answering 503 until it can be read", "error", err.Error())
+}
+
+// newSecret sets up the one secret source the configuration names and reads it, waiting for
+// the first read at most deps.secretWait.
+func newSecret(ctx context.Context, cfg secretConfig, logger *slog.Logger, deps dependencies) (*cachedSecret, error) {
+	var (
+		source   secretSource
+		ttl      time.Duration
+		variable string
+	)
+	switch {
+	case cfg.value != "":
+		source, variable = envSecretValue(cfg.value), envSecret
+	case cfg.file != "":
+		// A secret volume mount changes in place when the secret rotates: look again every second.
+		source, ttl, variable = fileSecret(cfg.file), time.Second, envSecretFile
+	default:
+		client, err := secretmanager.NewClient(ctx, deps.secretOptions...)
+		if err != nil {
+			return nil, &configError{envSecretVersion, "cannot be read: no Secret Manager client (" + err.Error() + ")",
+				"give the function a service account (on a laptop: gcloud auth application-default login)"}
+		}
+		source, ttl, variable = secretManagerSecret{client, cfg.version}, cfg.refresh, envSecretVersion
+	}
+	secret := newCachedSecret(source, ttl, logger)
+	wait := cmp.Or(deps.secretWait, secretStartWait)
+	result := secret.start()
+	select {
+	case err := <-result:
+		if err != nil && isMisconfigured(err) {
+			return nil, &configError{variable, "cannot be used: " + err.Error(), secretFix(variable)}
+		}
+		if err != nil {
+			// A passing failure at start: serve anyway (503 until a background read succeeds).
+			logger.Warn("secret not read at start; will retry", "error", err.Error())
+		}
+	case <-time.After(wait):
+		logger.Warn("secret still being read after " + wait.String() + "; serving, and requests wait for it")
+		go func() {
+			if err := <-result; err != nil {
+				secret.logRefreshError(err)
+			}
+		}()
+	}
+	return secret, nil
+}
+
+func secretFix(variable string) string {
+	if variable == envSecretVersion {
+		return "check the version exists and is enabled, and grant the runtime service account " +
+			"roles/secretmanager.secretAccessor on the secret"
+	}
+	return "give the HMAC secret from Proficient's Project Settings (it starts with hsec_)"
 }
