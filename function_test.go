@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -396,5 +397,18 @@ func TestLogLevelSilencesRequests(t *testing.T) {
 	call(h, "POST", "")
 	if got := logs.String(); got != "" {
 		t.Errorf("LOG_LEVEL=error logged %q for a 200 and a 401, want nothing", got)
+	}
+}
+
+// TestRequestWithoutBody: a request built without a Body (net/http's server always sets one)
+// is an empty body, not a panic.
+func TestRequestWithoutBody(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig(), dependencies{})
+	r := &http.Request{Method: "POST", URL: &url.URL{Path: "/"}, Header: http.Header{
+		"Authorization": {"Bearer " + idToken(t, claimsFor(testUID, nil))}}}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusOK {
+		t.Errorf("status: got %d, want 200", w.Code)
 	}
 }

@@ -48,8 +48,10 @@ func parseRequest(r *http.Request) (hmacRequest, *apiError) {
 	buf := bodyBuffers.Get().(*bytes.Buffer)
 	defer bodyBuffers.Put(buf)
 	buf.Reset()
-	if _, err := buf.ReadFrom(&io.LimitedReader{R: r.Body, N: maxBody + 1}); err != nil {
-		return req, badRequest("body_unreadable", "The request body could not be read.")
+	if r.Body != nil { // always set by net/http's server; not always by other callers
+		if _, err := buf.ReadFrom(&io.LimitedReader{R: r.Body, N: maxBody + 1}); err != nil {
+			return req, badRequest("body_unreadable", "The request body could not be read.")
+		}
 	}
 	body := buf.Bytes() // valid until buf goes back to the pool: decoding copies what it keeps
 	if len(body) > maxBody {
