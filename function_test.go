@@ -169,6 +169,8 @@ func TestRequests(t *testing.T) {
 		{name: "GET with another user's ID", method: "GET", body: `{"userExternalId":"someone-else"}`, contentType: json, auth: bearer, wantCode: 403, wantStatus: "PERMISSION_DENIED"},
 		{name: "GET with a callable body", method: "GET", body: `{"data":null}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
 		{name: "callable, null data", method: "POST", body: `{"data":null}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "callable after white space", method: "POST", body: " \n\t{\"data\":null}", contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "another user's ID after white space", method: "POST", body: ` {"userExternalId":"someone-else"}`, contentType: json, auth: bearer, wantCode: 403, wantStatus: "PERMISSION_DENIED"},
 		{name: "callable, empty data", method: "POST", body: `{"data":{}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
 		{name: "callable, own ID and other keys", method: "POST", body: `{"data":{"userExternalId":"` + testUID + `","x":1}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
 		{name: "callable, null ID", method: "POST", body: `{"data":{"userExternalId":null}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},

@@ -104,6 +104,7 @@ var parseSeeds = []struct {
 	{"POST", "", `{}`},
 	{"PUT", "application/json", `{}`},
 	{"POST", "application/json", " \n\t"},
+	{"POST", "application/json", " \n {\"data\":{\"userExternalId\":\"someone-else\"}}"},
 	{"POST", "application/json", `{"userExternalId":"\ud83d\udd11 \u00f1 \"q\""}`},
 }
 

@@ -133,7 +133,7 @@ func claimedExternalID(raw []byte) (*string, error) {
 // case; and nothing is allocated, where decoding into a map costs a dozen allocations a request.
 func members(object []byte) iter.Seq2[[]byte, []byte] {
 	return func(yield func(key, value []byte) bool) {
-		i := skipSpace(object, 1) // past '{'
+		i := skipSpace(object, skipSpace(object, 0)+1) // past '{' and any white space around it
 		for i < len(object) && object[i] == '"' {
 			keyEnd := skipValue(object, i)
 			valueStart := skipSpace(object, skipSpace(object, keyEnd)+1) // past ':'
