@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sync"
 	"sync/atomic"
+	"time"
 
 	firebase "firebase.google.com/go/v4"
 	"firebase.google.com/go/v4/appcheck"
@@ -24,8 +24,10 @@ type appCheck struct {
 	consumer   *http.Client // authenticated with the runtime's credentials
 	app        *firebase.App
 
-	client   atomic.Pointer[appcheck.Client] // nil until made: it fetches the JWKS
-	creating sync.Mutex
+	wait     time.Duration                   // how long an enforced request waits for the client
+	client   atomic.Pointer[appcheck.Client] // nil until made: making it fetches the JWKS
+	ready    chan struct{}                   // closed once client is made
+	creating atomic.Bool                     // an attempt to make it is under way
 }
 
 // appCheckStatus is what the request's log line says of App Check.
@@ -36,12 +38,12 @@ const (
 	appCheckUnverified = "unverified" // emulator mode, or the client is still being made
 )
 
-func newAppCheck(ctx context.Context, cfg config, opts []option.ClientOption) (*appCheck, error) {
+func newAppCheck(ctx context.Context, cfg config, wait time.Duration, opts []option.ClientOption) (*appCheck, error) {
 	app, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: cfg.projectID}, option.WithoutAuthentication())
 	if err != nil {
 		return nil, fmt.Errorf("firebase.NewApp: %w", err)
 	}
-	a := &appCheck{enforce: cfg.enforceAppCheck, app: app}
+	a := &appCheck{enforce: cfg.enforceAppCheck, app: app, wait: wait, ready: make(chan struct{})}
 	if cfg.appCheckReplayProtection {
 		a.consumer, _, err = htransport.NewClient(ctx, append([]option.ClientOption{
 			option.WithScopes("https://www.googleapis.com/auth/cloud-platform")}, opts...)...)
@@ -52,25 +54,27 @@ func newAppCheck(ctx context.Context, cfg config, opts []option.ClientOption) (*
 		a.consumeURL = "https://firebaseappcheck.googleapis.com/v1beta/projects/" + cfg.projectID + ":verifyAppCheckToken"
 	}
 	if a.enforce {
-		go a.makeClient() // at start, alongside the keys and the secret; the first request waits for it
+		a.makeClient() // at start, alongside the keys and the secret
 	}
 	return a, nil
 }
 
-// makeClient creates the App Check client once. It fetches the JWKS and starts the SDK's
-// refresh goroutine, so there must be one; a failed attempt is tried again later.
-func (a *appCheck) makeClient() *appcheck.Client {
-	a.creating.Lock()
-	defer a.creating.Unlock()
-	if c := a.client.Load(); c != nil {
-		return c
+// makeClient makes the App Check client in the background, one attempt at a time, until one
+// succeeds. Making it fetches the JWKS and starts the SDK's refresh goroutine: there must be
+// only one, and no request may hold a lock while it is fetched.
+func (a *appCheck) makeClient() {
+	if a.client.Load() != nil || !a.creating.CompareAndSwap(false, true) {
+		return
 	}
-	c, err := a.app.AppCheck(context.Background()) // the JWKS refresh lives as long as this context
-	if err != nil {
-		return nil
-	}
-	a.client.Store(c)
-	return c
+	go func() {
+		defer a.creating.Store(false)
+		c, err := a.app.AppCheck(context.Background()) // the JWKS refresh lives as long as this context
+		if err != nil {
+			return // the next request that needs it tries again
+		}
+		a.client.Store(c)
+		close(a.ready)
+	}()
 }
 
 // check returns the App Check status of a request and, when it must be refused, why.
@@ -86,11 +90,16 @@ func (a *appCheck) check(ctx context.Context, token string, emulator bool) (stri
 	}
 	client := a.client.Load()
 	if client == nil {
+		a.makeClient()
 		if !a.enforce {
-			go a.makeClient() // not enforced: never make a request wait for the JWKS
-			return appCheckUnverified, nil
+			return appCheckUnverified, nil // not enforced: never make a request wait for the JWKS
 		}
-		if client = a.makeClient(); client == nil {
+		ctx, cancel := context.WithTimeout(ctx, a.wait)
+		defer cancel()
+		select {
+		case <-a.ready:
+			client = a.client.Load()
+		case <-ctx.Done():
 			return appCheckUnverified, unavailable("app_check_unavailable", "App Check keys cannot be fetched right now; retry shortly.", nil)
 		}
 	}

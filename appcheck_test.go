@@ -96,7 +96,7 @@ func TestAppCheckNotEnforced(t *testing.T) {
 	if w := callWithAppCheck(t, h, invalid); w.Code != http.StatusOK {
 		t.Fatalf("first request: got %d, want 200", w.Code)
 	}
-	h.appCheck.makeClient() // waits for the background creation the first request began
+	<-h.appCheck.ready // the client the first request began to make
 	if w := callWithAppCheck(t, h, invalid); w.Code != http.StatusOK {
 		t.Fatalf("with the client made: got %d, want 200", w.Code)
 	}
@@ -142,5 +142,21 @@ func TestAppCheckReplayNeedsCredentials(t *testing.T) {
 	_, err := newHandler(t.Context(), appCheckConfig(true, true), dependencies{logs: &lockedBuffer{}})
 	if ce, ok := err.(*configError); !ok || ce.variable != "APP_CHECK_REPLAY_PROTECTION" {
 		t.Fatalf("got %v, want a configuration error naming APP_CHECK_REPLAY_PROTECTION", err)
+	}
+}
+
+// TestAppCheckKeysUnavailable: enforced, with App Check's JWKS unreachable, a request waits at
+// most the bound and gets a 503, not a 401; once the JWKS is back, the next request is served.
+func TestAppCheckKeysUnavailable(t *testing.T) {
+	google.Set(func(g *standin.Google) { g.JWKSDown = true })
+	h, _ := newTestHandler(t, appCheckConfig(true, false), dependencies{verifyTimeout: time.Second})
+	token := google.AppCheckToken(google.AppCheckClaims(nil))
+	w := callWithAppCheck(t, h, token)
+	if w.Code != http.StatusServiceUnavailable || decode(t, w).Error.Status != "UNAVAILABLE" {
+		t.Fatalf("JWKS down: got %d, want 503 UNAVAILABLE", w.Code)
+	}
+	google.Set(func(g *standin.Google) { g.JWKSDown = false })
+	if w := callWithAppCheck(t, h, token); w.Code != http.StatusOK {
+		t.Errorf("JWKS back: got %d, want 200 (%s)", w.Code, w.Body.String())
 	}
 }

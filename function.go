@@ -112,7 +112,7 @@ func newHandler(ctx context.Context, cfg config, deps dependencies) (*handler, e
 			logger.Warn("Google's signing keys not fetched at start; the first request will try again", "error", err.Error())
 		}
 	}()
-	appCheck, err := newAppCheck(ctx, cfg, deps.authOptions)
+	appCheck, err := newAppCheck(ctx, cfg, timeout, deps.authOptions)
 	if err != nil {
 		return nil, err
 	}

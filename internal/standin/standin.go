@@ -68,6 +68,7 @@ type Google struct {
 	SecretDelay time.Duration
 	BadCRC      bool
 	ConsumeDown bool // verifyAppCheckToken answers 503
+	JWKSDown    bool // App Check's JWKS answers 503
 	consumed    map[string]bool
 	secretReads int
 	keyFetches  int
@@ -299,6 +300,13 @@ func (g *Google) serveLookup(w http.ResponseWriter, r *http.Request) {
 
 // serveJWKS serves App Check's public key as Google does.
 func (g *Google) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	down := g.JWKSDown
+	g.mu.Unlock()
+	if down {
+		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	key := g.AppCheckKey.PublicKey
 	json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
 		"kty": "RSA", "use": "sig", "alg": "RS256", "kid": AppCheckKID,
