@@ -81,7 +81,7 @@ func (a *appCheck) makeClient() {
 func (a *appCheck) check(ctx context.Context, token string, emulator bool) (string, *apiError) {
 	if token == "" {
 		if a.enforce {
-			return appCheckAbsent, unauthenticatedAppCheck("app_check_missing", "This app requires App Check: send X-Firebase-AppCheck.", nil)
+			return appCheckAbsent, unauthenticated("app_check_missing", "This app requires App Check: send X-Firebase-AppCheck.", nil)
 		}
 		return appCheckAbsent, nil
 	}
@@ -107,7 +107,7 @@ func (a *appCheck) check(ctx context.Context, token string, emulator bool) (stri
 		if !a.enforce {
 			return appCheckInvalid, nil
 		}
-		return appCheckInvalid, unauthenticatedAppCheck("app_check_invalid", "The App Check token is not valid.", err)
+		return appCheckInvalid, unauthenticated("app_check_invalid", "The App Check token is not valid.", err)
 	}
 	if a.consumeURL != "" {
 		if apiErr := a.consume(ctx, token); apiErr != nil {
@@ -149,11 +149,11 @@ func (a *appCheck) consume(ctx context.Context, token string) *apiError {
 	switch {
 	case resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&answer) == nil:
 		if answer.AlreadyConsumed {
-			return unauthenticatedAppCheck("app_check_replayed", "This App Check token was already used: get a new limited-use token.", nil)
+			return unauthenticated("app_check_replayed", "This App Check token was already used: get a new limited-use token.", nil)
 		}
 		return nil
 	case resp.StatusCode == http.StatusBadRequest:
-		return unauthenticatedAppCheck("app_check_not_consumable", "This App Check token cannot be checked for replay: use a limited-use token.", nil)
+		return unauthenticated("app_check_not_consumable", "This App Check token cannot be checked for replay: use a limited-use token.", nil)
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		// The token was verified above: the API is refusing the function's own credentials.
 		return &apiError{http.StatusInternalServerError, "INTERNAL", "app_check_consume_refused",
@@ -161,8 +161,4 @@ func (a *appCheck) consume(ctx context.Context, token string) *apiError {
 	}
 	return unavailable("app_check_consume_failed", "App Check cannot be reached right now; retry shortly.",
 		fmt.Errorf("verifyAppCheckToken: HTTP %d", resp.StatusCode))
-}
-
-func unauthenticatedAppCheck(reason, message string, cause error) *apiError {
-	return &apiError{http.StatusUnauthorized, "UNAUTHENTICATED", reason, message, cause}
 }

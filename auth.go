@@ -115,8 +115,7 @@ func bearerToken(h http.Header) string {
 func (h *handler) authenticate(ctx context.Context, header http.Header) (*auth.Token, *apiError) {
 	idToken := bearerToken(header)
 	if idToken == "" {
-		return nil, &apiError{http.StatusUnauthorized, "UNAUTHENTICATED", "no_token",
-			"Sign in first: send the user's Firebase ID token as Authorization: Bearer <token>.", nil}
+		return nil, unauthenticated("no_token", "Sign in first: send the user's Firebase ID token as Authorization: Bearer <token>.", nil)
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.verifyTimeout)
 	defer cancel()
@@ -130,18 +129,15 @@ func (h *handler) authenticate(ctx context.Context, header http.Header) (*auth.T
 // verifyError turns the Admin SDK's verdict into an answer. An outage at Google is a 503, not a
 // bad token; any other failure (including a user the Auth emulator no longer knows) is a 401.
 func verifyError(err error) *apiError {
-	unauthenticated := func(reason, message string) *apiError {
-		return &apiError{http.StatusUnauthorized, "UNAUTHENTICATED", reason, message, err}
-	}
 	switch {
 	case auth.IsIDTokenExpired(err):
-		return unauthenticated("token_expired", "The ID token has expired: get a fresh one (getIdToken(true)) and retry.")
+		return unauthenticated("token_expired", "The ID token has expired: get a fresh one (getIdToken(true)) and retry.", err)
 	case auth.IsIDTokenRevoked(err):
-		return unauthenticated("token_revoked", "The ID token has been revoked: sign in again.")
+		return unauthenticated("token_revoked", "The ID token has been revoked: sign in again.", err)
 	case auth.IsUserDisabled(err):
 		return &apiError{http.StatusForbidden, "PERMISSION_DENIED", "user_disabled", "This user account is disabled.", err}
 	case auth.IsTenantIDMismatch(err), errors.Is(err, errOtherTenant):
-		return unauthenticated("wrong_tenant", "The ID token is for another tenant: sign in to this app's tenant.")
+		return unauthenticated("wrong_tenant", "The ID token is for another tenant: sign in to this app's tenant.", err)
 	case auth.IsCertificateFetchFailed(err):
 		return unavailable("keys_unavailable", "Google's token signing keys cannot be fetched right now; retry shortly.", err)
 	case errors.Is(err, context.DeadlineExceeded), errorutils.IsUnavailable(err), errorutils.IsDeadlineExceeded(err),
@@ -152,7 +148,7 @@ func verifyError(err error) *apiError {
 		return &apiError{http.StatusInternalServerError, "INTERNAL", "auth_backend_refused",
 			"The server cannot check the token with Firebase Authentication.", err}
 	}
-	return unauthenticated("token_invalid", "The ID token is not valid for this app: sign in again.")
+	return unauthenticated("token_invalid", "The ID token is not valid for this app: sign in again.", err)
 }
 
 // authorise applies the policy to a verified token and the external ID the client claimed.

@@ -20,6 +20,10 @@ type apiError struct {
 // retryAfterSeconds is what a 503 asks the caller to wait.
 const retryAfterSeconds = "5"
 
+func unauthenticated(reason, message string, cause error) *apiError {
+	return &apiError{http.StatusUnauthorized, "UNAUTHENTICATED", reason, message, cause}
+}
+
 func unavailable(reason, message string, cause error) *apiError {
 	return &apiError{http.StatusServiceUnavailable, "UNAVAILABLE", reason, message, cause}
 }
