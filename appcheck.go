@@ -20,6 +20,7 @@ import (
 // With replay protection each token is consumed through the App Check API, once.
 type appCheck struct {
 	enforce    bool
+	emulator   bool         // App Check is not emulated: tokens are not verified against the Auth emulator
 	consumeURL string       // "" without replay protection
 	consumer   *http.Client // authenticated with the runtime's credentials
 	app        *firebase.App
@@ -43,7 +44,7 @@ func newAppCheck(ctx context.Context, cfg config, wait time.Duration, opts []opt
 	if err != nil {
 		return nil, fmt.Errorf("firebase.NewApp: %w", err)
 	}
-	a := &appCheck{enforce: cfg.enforceAppCheck, app: app, wait: wait, ready: make(chan struct{})}
+	a := &appCheck{enforce: cfg.enforceAppCheck, emulator: cfg.emulatorHost != "", app: app, wait: wait, ready: make(chan struct{})}
 	if cfg.appCheckReplayProtection {
 		a.consumer, _, err = htransport.NewClient(ctx, append([]option.ClientOption{
 			option.WithScopes("https://www.googleapis.com/auth/cloud-platform")}, opts...)...)
@@ -78,14 +79,14 @@ func (a *appCheck) makeClient() {
 }
 
 // check returns the App Check status of a request and, when it must be refused, why.
-func (a *appCheck) check(ctx context.Context, token string, emulator bool) (string, *apiError) {
+func (a *appCheck) check(ctx context.Context, token string) (string, *apiError) {
 	if token == "" {
 		if a.enforce {
-			return appCheckAbsent, unauthenticated("app_check_missing", "This app requires App Check: send X-Firebase-AppCheck.", nil)
+			return appCheckAbsent, credentialsMissing("app_check_missing", "This app requires App Check: send X-Firebase-AppCheck.", nil)
 		}
 		return appCheckAbsent, nil
 	}
-	if emulator && !a.enforce {
+	if a.emulator && !a.enforce {
 		return appCheckUnverified, nil // App Check is not emulated
 	}
 	client := a.client.Load()
@@ -107,7 +108,7 @@ func (a *appCheck) check(ctx context.Context, token string, emulator bool) (stri
 		if !a.enforce {
 			return appCheckInvalid, nil
 		}
-		return appCheckInvalid, unauthenticated("app_check_invalid", "The App Check token is not valid.", err)
+		return appCheckInvalid, credentialsMissing("app_check_invalid", "The App Check token is not valid.", err)
 	}
 	if a.consumeURL != "" {
 		if apiErr := a.consume(ctx, token); apiErr != nil {
@@ -149,15 +150,15 @@ func (a *appCheck) consume(ctx context.Context, token string) *apiError {
 	switch {
 	case resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&answer) == nil:
 		if answer.AlreadyConsumed {
-			return unauthenticated("app_check_replayed", "This App Check token was already used: get a new limited-use token.", nil)
+			return credentialsMissing("app_check_replayed", "This App Check token was already used: get a new limited-use token.", nil)
 		}
 		return nil
 	case resp.StatusCode == http.StatusBadRequest:
-		return unauthenticated("app_check_not_consumable", "This App Check token cannot be checked for replay: use a limited-use token.", nil)
+		return credentialsMissing("app_check_not_consumable", "This App Check token cannot be checked for replay: use a limited-use token.", nil)
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		// The token was verified above: the API is refusing the function's own credentials.
-		return &apiError{http.StatusInternalServerError, "INTERNAL", "app_check_consume_refused",
-			"The server cannot check App Check tokens for replay.", fmt.Errorf("verifyAppCheckToken: HTTP %d", resp.StatusCode)}
+		return internalError("app_check_consume_refused", "The server cannot check App Check tokens for replay.",
+			fmt.Errorf("verifyAppCheckToken: HTTP %d", resp.StatusCode))
 	}
 	return unavailable("app_check_consume_failed", "App Check cannot be reached right now; retry shortly.",
 		fmt.Errorf("verifyAppCheckToken: HTTP %d", resp.StatusCode))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -30,6 +31,13 @@ var (
 	_ firebaseVerifier = (*auth.Client)(nil)
 	_ firebaseVerifier = (*auth.TenantClient)(nil)
 )
+
+// An authenticator verifies Firebase ID tokens and applies the function's policy to them.
+type authenticator struct {
+	verify         verifyFunc
+	timeout        time.Duration // bounds the Admin SDK's work for one request
+	allowAnonymous bool
+}
 
 // verifyTimeout bounds the Admin SDK's work for one request (a key fetch, a user lookup), so an
 // outage at Google answers 503 within seconds rather than after all the SDK's retries (≈7.5 s).
@@ -79,23 +87,6 @@ func newVerifier(ctx context.Context, cfg config, extra ...option.ClientOption) 
 	}, nil
 }
 
-// warmKeys has the Admin SDK fetch and cache Google's signing keys now, so the first user
-// does not wait for them. The SDK has no call for that, but verifying a well-formed token with
-// an unknown key ID fetches the keys before the signature check fails, as it must.
-func warmKeys(ctx context.Context, verify verifyFunc, projectID string) error {
-	now := time.Now().Unix()
-	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","kid":"proficient-hmac-warm-up","typ":"JWT"}`))
-	claims, _ := json.Marshal(map[string]any{
-		"iss": "https://securetoken.google.com/" + projectID, "aud": projectID,
-		"sub": "warm-up", "iat": now, "exp": now + 60,
-	})
-	_, err := verify(ctx, header+"."+base64.RawURLEncoding.EncodeToString(claims)+".c2ln")
-	if auth.IsCertificateFetchFailed(err) {
-		return err
-	}
-	return nil
-}
-
 var errOtherTenant = errors.New("token belongs to an Identity Platform tenant, and FIREBASE_TENANT_ID is not set")
 
 // bearerToken returns the token from the request's only Authorization header, or "".
@@ -111,15 +102,57 @@ func bearerToken(h http.Header) string {
 	return strings.TrimSpace(token)
 }
 
+// newAuthenticator builds the token check and has the Admin SDK begin to fetch Google's signing
+// keys, so the first user does not wait for them; warm is closed when that fetch has ended. The
+// fetch lasts no longer than ctx.
+func newAuthenticator(ctx context.Context, cfg config, timeout time.Duration, log *slog.Logger, opts ...option.ClientOption) (a *authenticator, warm <-chan struct{}, err error) {
+	verify, err := newVerifier(ctx, cfg, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if cfg.emulatorHost != "" {
+			return // the emulator's tokens are unsigned
+		}
+		// Bounded by the start: a fetch still under way when the instance begins to serve is
+		// left to the first request, and a start that fails logs nothing of it.
+		fetchCtx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if err := warmKeys(fetchCtx, verify, cfg.projectID); err != nil && ctx.Err() == nil {
+			log.Warn("Google's signing keys not fetched at start; the first request will try again", "error", err.Error())
+		}
+	}()
+	return &authenticator{verify: verify, timeout: timeout, allowAnonymous: cfg.allowAnonymous}, done, nil
+}
+
+// warmKeys has the Admin SDK fetch and cache Google's signing keys. The SDK has no call for
+// that, but verifying a well-formed token with an unknown key ID fetches the keys before the
+// signature check fails, as it must.
+func warmKeys(ctx context.Context, verify verifyFunc, projectID string) error {
+	now := time.Now().Unix()
+	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","kid":"proficient-hmac-warm-up","typ":"JWT"}`))
+	claims, _ := json.Marshal(map[string]any{
+		"iss": "https://securetoken.google.com/" + projectID, "aud": projectID,
+		"sub": "warm-up", "iat": now, "exp": now + 60,
+	})
+	_, err := verify(ctx, header+"."+base64.RawURLEncoding.EncodeToString(claims)+".c2ln")
+	if auth.IsCertificateFetchFailed(err) {
+		return err
+	}
+	return nil
+}
+
 // authenticate verifies the request's ID token.
-func (h *handler) authenticate(ctx context.Context, header http.Header) (*auth.Token, *apiError) {
+func (a *authenticator) authenticate(ctx context.Context, header http.Header) (*auth.Token, *apiError) {
 	idToken := bearerToken(header)
 	if idToken == "" {
-		return nil, unauthenticated("no_token", "Sign in first: send the user's Firebase ID token as Authorization: Bearer <token>.", nil)
+		return nil, credentialsMissing("no_token", "Sign in first: send the user's Firebase ID token as Authorization: Bearer <token>.", nil)
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.verifyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	token, err := h.verify(ctx, idToken)
+	token, err := a.verify(ctx, idToken)
 	if err != nil {
 		return nil, verifyError(err)
 	}
@@ -135,7 +168,7 @@ func verifyError(err error) *apiError {
 	case auth.IsIDTokenRevoked(err):
 		return unauthenticated("token_revoked", "The ID token has been revoked: sign in again.", err)
 	case auth.IsUserDisabled(err):
-		return &apiError{http.StatusForbidden, "PERMISSION_DENIED", "user_disabled", "This user account is disabled.", err}
+		return permissionDenied("user_disabled", "This user account is disabled.", err)
 	case auth.IsTenantIDMismatch(err), errors.Is(err, errOtherTenant):
 		return unauthenticated("wrong_tenant", "The ID token is for another tenant: sign in to this app's tenant.", err)
 	case auth.IsCertificateFetchFailed(err):
@@ -145,21 +178,19 @@ func verifyError(err error) *apiError {
 		return unavailable("auth_backend_unavailable", "Firebase Authentication cannot be reached right now; retry shortly.", err)
 	case errorutils.IsPermissionDenied(err), errorutils.IsUnauthenticated(err):
 		// The Auth backend refused our own credentials (CHECK_REVOKED): the operator must fix IAM.
-		return &apiError{http.StatusInternalServerError, "INTERNAL", "auth_backend_refused",
-			"The server cannot check the token with Firebase Authentication.", err}
+		return internalError("auth_backend_refused", "The server cannot check the token with Firebase Authentication.", err)
 	}
 	return unauthenticated("token_invalid", "The ID token is not valid for this app: sign in again.", err)
 }
 
 // authorise applies the policy to a verified token and the external ID the client claimed.
-func (h *handler) authorise(token *auth.Token, claimedID *string) *apiError {
-	if !h.allowAnonymous && token.Firebase.SignInProvider == "anonymous" {
-		return &apiError{http.StatusForbidden, "PERMISSION_DENIED", "anonymous_refused",
-			"Anonymous users cannot get an HMAC: sign in with an account.", nil}
+func (a *authenticator) authorise(token *auth.Token, claimedID *string) *apiError {
+	if !a.allowAnonymous && token.Firebase.SignInProvider == "anonymous" {
+		return permissionDenied("anonymous_refused", "Anonymous users cannot get an HMAC: sign in with an account.", nil)
 	}
 	if claimedID != nil && *claimedID != token.UID {
-		return &apiError{http.StatusForbidden, "PERMISSION_DENIED", "external_id_mismatch",
-			"The HMAC is issued only for the signed-in user's UID; userExternalId must be that UID or absent.", nil}
+		return permissionDenied("external_id_mismatch",
+			"The HMAC is issued only for the signed-in user's UID; userExternalId must be that UID or absent.", nil)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package proficienthmac
 import (
 	"fmt"
 	"log/slog"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,14 +13,14 @@ import (
 type config struct {
 	projectID                string // empty on Cloud Run until the metadata server is asked
 	secret                   secretConfig
-	corsOrigins              map[string]bool // nil: any origin
+	cors                     corsPolicy
 	checkRevoked             bool
 	tenantID                 string
 	allowAnonymous           bool
 	enforceAppCheck          bool
 	appCheckReplayProtection bool
 	emulatorHost             string
-	onCloudRun               bool
+	onCloudRun               bool // any of Cloud Run's own variables is set
 	logLevel                 slog.Level
 }
 
@@ -53,6 +52,10 @@ const (
 	envEmulatorHost  = "FIREBASE_AUTH_EMULATOR_HOST"
 )
 
+// cloudRunMarkers are the variables Cloud Run sets in services, functions and jobs: with any of
+// them the function is not on a laptop, and must never trust the Auth emulator.
+var cloudRunMarkers = []string{"K_SERVICE", "K_REVISION", "K_CONFIGURATION", "CLOUD_RUN_JOB"}
+
 var secretVersionName = regexp.MustCompile(`^projects/[^/]+/secrets/[^/]+/versions/[^/]+$`)
 
 // loadConfig reads and checks the environment through getenv. It does no I/O.
@@ -61,7 +64,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		projectID:    firstSet(getenv, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
 		tenantID:     strings.TrimSpace(getenv("FIREBASE_TENANT_ID")),
 		emulatorHost: getenv(envEmulatorHost),
-		onCloudRun:   getenv("K_SERVICE") != "",
+		onCloudRun:   firstSet(getenv, cloudRunMarkers...) != "",
 	}
 	if cfg.projectID == "" && !cfg.onCloudRun {
 		return cfg, &configError{"GOOGLE_CLOUD_PROJECT", "is not set",
@@ -76,7 +79,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if cfg.secret, err = loadSecretConfig(getenv); err != nil {
 		return cfg, err
 	}
-	if cfg.corsOrigins, err = parseOrigins(getenv("CORS_ALLOWED_ORIGINS")); err != nil {
+	if cfg.cors, err = parseOrigins(getenv("CORS_ALLOWED_ORIGINS")); err != nil {
 		return cfg, err
 	}
 	if cfg.checkRevoked, err = parseBool(getenv, "CHECK_REVOKED", false); err != nil {
@@ -123,7 +126,7 @@ func loadSecretConfig(getenv func(string) string) (secretConfig, error) {
 			envSecretFile + " (a file holding it) or " + envSecretVersion + " (projects/P/secrets/S/versions/V)"}
 	}
 	if s.version != "" && !secretVersionName.MatchString(s.version) {
-		return s, &configError{envSecretVersion, fmt.Sprintf("is %q", s.version),
+		return s, &configError{envSecretVersion, "is not a secret version name (it holds " + describeValue(s.version) + ")",
 			"give the full name projects/PROJECT/secrets/NAME/versions/VERSION (VERSION may be latest)"}
 	}
 	if v := getenv(envSecretRefresh); v != "" {
@@ -135,27 +138,6 @@ func loadSecretConfig(getenv func(string) string) (secretConfig, error) {
 		s.refresh = d
 	}
 	return s, nil
-}
-
-// parseOrigins reads CORS_ALLOWED_ORIGINS: empty or "*" allows any origin (nil map), as Firebase
-// callables do; otherwise a comma-separated list of exact origins.
-func parseOrigins(v string) (map[string]bool, error) {
-	v = strings.TrimSpace(v)
-	if v == "" || v == "*" {
-		return nil, nil
-	}
-	origins := map[string]bool{}
-	for _, o := range strings.Split(v, ",") {
-		o = strings.TrimSpace(o)
-		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-			return nil, &configError{"CORS_ALLOWED_ORIGINS", fmt.Sprintf("has %q, which is not an origin", o),
-				"list origins as scheme://host[:port] with no path or trailing slash, comma-separated, or use *"}
-		}
-		origins[strings.ToLower(o)] = true
-	}
-	return origins, nil
 }
 
 func parseBool(getenv func(string) string, name string, fallback bool) (bool, error) {

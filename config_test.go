@@ -60,13 +60,13 @@ func TestLoadConfig(t *testing.T) {
 		{"refresh under a second", with(map[string]string{envSecretRefresh: "10ms"}), envSecretRefresh, nil},
 		{"CORS list", with(map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com, http://localhost:5000"}), "", func(t *testing.T, cfg config) {
 			want := map[string]bool{"https://app.example.com": true, "http://localhost:5000": true}
-			if !reflect.DeepEqual(cfg.corsOrigins, want) {
-				t.Errorf("corsOrigins: got %v, want %v", cfg.corsOrigins, want)
+			if !reflect.DeepEqual(cfg.cors.origins, want) {
+				t.Errorf("origins: got %v, want %v", cfg.cors.origins, want)
 			}
 		}},
 		{"CORS star", with(map[string]string{"CORS_ALLOWED_ORIGINS": "*"}), "", func(t *testing.T, cfg config) {
-			if cfg.corsOrigins != nil {
-				t.Errorf("corsOrigins: got %v, want nil (any)", cfg.corsOrigins)
+			if cfg.cors.origins != nil {
+				t.Errorf("origins: got %v, want nil (any)", cfg.cors.origins)
 			}
 		}},
 		{"CORS trailing slash", with(map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com/"}), "CORS_ALLOWED_ORIGINS", nil},
@@ -167,8 +167,8 @@ func TestProjectFromMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := newTestHandler(t, cfg, dependencies{})
-	if h.projectID != testProject {
-		t.Fatalf("projectID: got %q, want %q", h.projectID, testProject)
+	if h.log.projectID != testProject {
+		t.Fatalf("projectID: got %q, want %q", h.log.projectID, testProject)
 	}
 	if got, code := hmacFor(t, h); got != testUIDHMAC {
 		t.Errorf("got %q (%d), want %q", got, code, testUIDHMAC)

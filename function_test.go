@@ -38,8 +38,7 @@ func newTestHandler(t *testing.T, cfg config, deps dependencies) (*handler, *loc
 	if err != nil {
 		t.Fatalf("newHandler: %v", err)
 	}
-	t.Cleanup(h.secret.background.Wait)
-	<-h.keysWarm // the key fetch begun at start has ended: tests see a settled cache
+	t.Cleanup(func() { waitForRead(h) })
 	return h, logs
 }
 
@@ -203,6 +202,19 @@ func TestRequests(t *testing.T) {
 		{name: "scheme only", method: "POST", auth: "Bearer", wantCode: 401, wantStatus: "UNAUTHENTICATED"},
 		{name: "token without scheme", method: "POST", auth: token, wantCode: 401, wantStatus: "UNAUTHENTICATED"},
 		{name: "garbage token", method: "POST", auth: "Bearer not.a.jwt", wantCode: 401, wantStatus: "UNAUTHENTICATED"},
+		// A duplicate name anywhere is refused, whichever copy comes last (SPEC: Requests).
+		{name: "REST, duplicate ID, own last", method: "POST", body: `{"userExternalId":"someone-else","userExternalId":"` + testUID + `"}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "REST, duplicate ID, own first", method: "POST", body: `{"userExternalId":"` + testUID + `","userExternalId":"someone-else"}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "REST, duplicate ID spelt with an escape", method: "POST", body: `{"userExternalId":"someone-else","userExternal\u0049d":"` + testUID + `"}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "GET, duplicate ID", method: "GET", body: `{"userExternalId":"someone-else","userExternalId":"` + testUID + `"}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "callable, duplicate ID in data", method: "POST", body: `{"data":{"userExternalId":"someone-else","userExternalId":"` + testUID + `"}}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "callable, duplicate data", method: "POST", body: `{"data":{"userExternalId":"someone-else"},"data":null}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "duplicate name deeper down", method: "POST", body: `{"data":{"x":{"a":1,"a":2}}}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "REST, other keys' duplicates", method: "POST", body: `{"agentId":"a","agentId":"b"}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "names match exactly: Data is REST", method: "POST", body: `{"Data":null}`, contentType: json, auth: bearer, wantCode: 200},
+		{name: "names match exactly: USERExternalID is ignored", method: "POST", body: `{"USERExternalID":"someone-else"}`, contentType: json, auth: bearer, wantCode: 200},
+		{name: "escaped name is decoded", method: "POST", body: `{"d\u0061ta":{"userExternal\u0049d":"someone-else"}}`, contentType: json, auth: bearer, wantCode: 403, wantStatus: "PERMISSION_DENIED"},
+		{name: "invalid UTF-8", method: "POST", body: "{\"x\":\"\xff\"}", contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
 		{name: "token in the body is not read", method: "POST", body: `{"idToken":"` + token + `","token":"` + token + `"}`, contentType: json, wantCode: 401, wantStatus: "UNAUTHENTICATED"},
 	}
 	for _, tt := range tests {
@@ -299,7 +311,7 @@ func TestTokenInQueryOrCookieIsNotRead(t *testing.T) {
 func TestCORS(t *testing.T) {
 	token := idToken(t, claimsFor(testUID, nil))
 	only := testConfig()
-	only.corsOrigins = map[string]bool{testOrigin: true}
+	only.cors.origins = map[string]bool{testOrigin: true}
 	tests := []struct {
 		name     string
 		cfg      config
@@ -348,7 +360,7 @@ func TestCORS(t *testing.T) {
 			}
 			preflight := map[string]string{
 				"Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-				"Access-Control-Allow-Headers": "Authorization, Content-Type, X-Firebase-AppCheck, Firebase-Instance-ID-Token",
+				"Access-Control-Allow-Headers": "Authorization, Content-Type, X-Firebase-AppCheck, Firebase-Instance-ID-Token, X-Firebase-GMPID, X-Client-Version, traceparent, tracestate, sentry-trace, baggage",
 				"Access-Control-Max-Age":       "3600",
 			}
 			for name, want := range preflight {
@@ -412,5 +424,57 @@ func TestRequestWithoutBody(t *testing.T) {
 	h.ServeHTTP(w, r)
 	if w.Code != http.StatusOK {
 		t.Errorf("status: got %d, want 200", w.Code)
+	}
+}
+
+// TestStreamingCallable: a callable POST with Accept: text/event-stream, as .stream() sends it,
+// is answered as onCall answers it: 200 and one event holding the result or the error, so the
+// SDK's stream settles either way.
+func TestStreamingCallable(t *testing.T) {
+	h, logs := newTestHandler(t, testConfig(), dependencies{})
+	bearer := "Bearer " + idToken(t, claimsFor(testUID, nil))
+	tests := []struct {
+		name, body, auth, accept string
+		want                     string // the event's data, or "" for a plain JSON answer
+	}{
+		{"result", `{"data":null}`, bearer, "text/event-stream",
+			`{"result":{"hmac":"` + testUIDHMAC + `","userExternalId":"` + testUID + `"}}`},
+		{"another user's ID", `{"data":{"userExternalId":"someone-else"}}`, bearer, "text/event-stream",
+			`{"error":{"status":"PERMISSION_DENIED","message":"The HMAC is issued only for the signed-in user's UID; userExternalId must be that UID or absent."}}`},
+		{"signed out", `{"data":null}`, "", "text/event-stream",
+			`{"error":{"status":"UNAUTHENTICATED","message":"Sign in first: send the user's Firebase ID token as Authorization: Bearer \u003ctoken\u003e."}}`},
+		{"bad body", `{"data":null,"data":null}`, bearer, "text/event-stream",
+			`{"error":{"status":"INVALID_ARGUMENT","message":"The body names a member twice in one object: send each name once."}}`},
+		{"Accept matched exactly, as onCall does", `{"data":null}`, bearer, "text/event-stream, */*", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			headers := []string{"Origin", testOrigin, "Content-Type", "application/json", "Accept", tt.accept}
+			if tt.auth != "" {
+				headers = append(headers, "Authorization", tt.auth)
+			}
+			w := call(h, "POST", tt.body, headers...)
+			if tt.want == "" {
+				if got := w.Header().Get("Content-Type"); got != "application/json; charset=utf-8" {
+					t.Fatalf("Content-Type: got %q, want a plain JSON answer", got)
+				}
+				return
+			}
+			if w.Code != http.StatusOK {
+				t.Errorf("status: got %d, want 200 (onCall streams refusals)", w.Code)
+			}
+			if got, want := w.Body.String(), "data: "+tt.want+"\n\n"; got != want {
+				t.Errorf("body: got %q, want %q", got, want)
+			}
+			for name, want := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+				"Access-Control-Allow-Origin": testOrigin, "WWW-Authenticate": ""} {
+				if got := w.Header().Get(name); got != want {
+					t.Errorf("%s: got %q, want %q", name, got, want)
+				}
+			}
+		})
+	}
+	if !strings.Contains(logs.String(), `"form":"stream"`) {
+		t.Errorf("log %q: want the requests logged as form stream", logs.String())
 	}
 }

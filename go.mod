@@ -7,6 +7,7 @@ require (
 	cloud.google.com/go/secretmanager v1.24.0
 	firebase.google.com/go/v4 v4.21.0
 	github.com/GoogleCloudPlatform/functions-framework-go v1.9.2
+	github.com/go-json-experiment/json v1.27.2
 	google.golang.org/api v0.304.0
 	google.golang.org/grpc v1.84.0
 )

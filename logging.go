@@ -1,6 +1,7 @@
 package proficienthmac
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // levelCritical is Cloud Logging's CRITICAL: a configuration error that stops the instance.
@@ -42,6 +44,69 @@ func cloudLoggingAttr(groups []string, a slog.Attr) slog.Attr {
 		a.Key = "message"
 	}
 	return a
+}
+
+// A requestLog writes each request's one log line: never the token, the secret or the HMAC.
+type requestLog struct {
+	log       *slog.Logger
+	projectID string // for the trace's resource name
+}
+
+// maxField bounds what a client controls in a log line (User-Agent, path, an SDK error that
+// quotes a token's claims), so no request can make a line much over a few KiB.
+const maxField = 1 << 10
+
+// request logs one request's outcome.
+func (l *requestLog) request(r *http.Request, start time.Time, o outcome) {
+	level := o.level()
+	if !l.log.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.Group("httpRequest",
+			slog.String("requestMethod", bounded(r.Method)),
+			slog.String("requestUrl", bounded(r.URL.Path)),
+			slog.Int("status", o.code),
+			slog.String("latency", fmt.Sprintf("%.6fs", time.Since(start).Seconds())),
+			slog.String("userAgent", bounded(r.UserAgent())),
+			slog.String("remoteIp", bounded(r.RemoteAddr)),
+		),
+		slog.String("reason", o.reason),
+	}
+	for _, a := range [...]struct{ key, value string }{{"form", o.form}, {"uid", o.uid}, {"appCheck", o.appCheck}} {
+		if a.value != "" {
+			attrs = append(attrs, slog.String(a.key, a.value))
+		}
+	}
+	if o.cause != nil {
+		attrs = append(attrs, slog.String("error", bounded(o.cause.Error())))
+	}
+	attrs = appendTrace(attrs, l.projectID, r.Header)
+	l.log.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+// level is the severity of a request's log line: WARNING for a refusal, or for an invalid App
+// Check token that was not enforced.
+func (o outcome) level() slog.Level {
+	switch code := max(o.code, o.refused); {
+	case code >= 500:
+		return slog.LevelError
+	case code >= 400 || o.appCheck == appCheckInvalid:
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}
+
+// bounded cuts s to maxField bytes, on a rune boundary, marking the cut.
+func bounded(s string) string {
+	if len(s) <= maxField {
+		return s
+	}
+	cut := maxField
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("…(%d bytes)", len(s))
 }
 
 // appendTrace links a log line to the request's trace, from X-Cloud-Trace-Context

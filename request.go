@@ -2,12 +2,13 @@ package proficienthmac
 
 import (
 	"bytes"
-	"encoding/json"
+	"errors"
 	"io"
-	"iter"
 	"net/http"
 	"strings"
-	"sync"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // maxBody is the largest body accepted; a real request is well under 1 KiB.
@@ -19,11 +20,15 @@ type form uint8
 const (
 	formREST     form = iota // {"hmac":…,"userExternalId":…}
 	formCallable             // {"result":{…}}, what httpsCallable expects
+	formStream               // a callable asking for server-sent events: .stream() in the SDKs
 )
 
 func (f form) String() string {
-	if f == formCallable {
+	switch f {
+	case formCallable:
 		return "callable"
+	case formStream:
+		return "stream"
 	}
 	return "rest"
 }
@@ -35,178 +40,100 @@ type hmacRequest struct {
 }
 
 // parseRequest judges the request's shape (method, size, body) before any token is looked at,
-// as callable functions do.
+// as callable functions do. The body is read by encoding/json/v2's semantics: names match
+// exactly (escapes decoded, case kept), and a name given twice in any object is refused, so a
+// duplicate userExternalId can never be settled by "the last one wins".
 func parseRequest(r *http.Request) (hmacRequest, *apiError) {
 	var req hmacRequest
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		return req, &apiError{http.StatusMethodNotAllowed, "UNIMPLEMENTED", "method_not_allowed",
-			"Use POST (or GET) to get an HMAC.", nil}
+		return req, errMethodNotAllowed
 	}
-	if r.ContentLength > maxBody {
-		return req, errBodyTooLarge
+	body, apiErr := readBody(r)
+	if apiErr != nil || len(bytes.TrimSpace(body)) == 0 {
+		return req, apiErr
 	}
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer bodyBuffers.Put(buf)
-	buf.Reset()
-	if r.Body != nil { // always set by net/http's server; not always by other callers
-		if _, err := buf.ReadFrom(&io.LimitedReader{R: r.Body, N: maxBody + 1}); err != nil {
-			return req, badRequest("body_unreadable", "The request body could not be read.")
-		}
-	}
-	body := buf.Bytes() // valid until buf goes back to the pool: decoding copies what it keeps
-	if len(body) > maxBody {
-		return req, errBodyTooLarge
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return req, nil
+	// onCall matches this header exactly, and from here on streams its refusals too.
+	if r.Method == http.MethodPost && r.Header.Get("Accept") == "text/event-stream" {
+		req.form = formStream
 	}
 	if !isJSON(r.Header.Get("Content-Type")) {
 		return req, badRequest("bad_content_type", "Send the body as JSON with Content-Type: application/json.")
 	}
-	if !json.Valid(body) || firstByte(body) != '{' {
-		return req, badRequest("bad_json", "The body must be a JSON object.")
+	members, apiErr := objectMembers(body, "The body must be a JSON object.")
+	if apiErr != nil {
+		return req, apiErr
 	}
-
-	var data, claim []byte
-	keys := 0
-	for key, value := range members(body) {
-		keys++
-		switch {
-		case keyIs(key, "data"):
-			data = value
-		case keyIs(key, "userExternalId"):
-			claim = value
-		}
-	}
-	if data != nil {
+	claim := members["userExternalId"]
+	if data, ok := members["data"]; ok {
 		if r.Method != http.MethodPost {
-			return req, badRequest("callable_not_post", "Callable requests ({\"data\": …}) must use POST.")
+			return req, badRequest("callable_not_post", `Callable requests ({"data": …}) must use POST.`)
 		}
-		if keys != 1 {
-			return req, badRequest("callable_extra_keys", "A callable request body must be exactly {\"data\": …}.")
+		if len(members) != 1 {
+			return req, badRequest("callable_extra_keys", `A callable request body must be exactly {"data": …}.`)
 		}
-		req.form = formCallable
+		if req.form != formStream {
+			req.form = formCallable
+		}
 		claim = nil
-		switch firstByte(data) {
-		case 'n': // null
+		switch data.Kind() {
+		case 'n': // null: called with no argument
 		case '{':
-			for key, value := range members(data) {
-				if keyIs(key, "userExternalId") {
-					claim = value
-				}
+			inner, apiErr := objectMembers(data, "The callable data must be null or a JSON object.")
+			if apiErr != nil {
+				return req, apiErr
 			}
+			claim = inner["userExternalId"]
 		default:
 			return req, badRequest("bad_callable_data", "The callable data must be null or a JSON object.")
 		}
+	} else {
+		req.form = formREST // a REST body: answered as REST, whatever it accepts
 	}
-	var err error
-	if req.claimedID, err = claimedExternalID(claim); err != nil {
+	if claim.Kind() == 'n' || claim == nil {
+		return req, nil // absent or null: no claim
+	}
+	req.claimedID = new(string)
+	if json.Unmarshal(claim, req.claimedID) != nil {
 		return req, badRequest("bad_external_id", "userExternalId must be a string or null.")
 	}
 	return req, nil
 }
 
-// bodyBuffers recycles request bodies' buffers across requests.
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// readBody reads at most maxBody bytes of the request's body.
+func readBody(r *http.Request) ([]byte, *apiError) {
+	if r.ContentLength > maxBody {
+		return nil, errBodyTooLarge
+	}
+	if r.Body == nil { // always set by net/http's server; not always by other callers
+		return nil, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, badRequest("body_unreadable", "The request body could not be read.")
+	}
+	if len(body) > maxBody {
+		return nil, errBodyTooLarge
+	}
+	return body, nil
+}
+
+// objectMembers decodes a JSON object into its members, each left as raw JSON.
+func objectMembers(object []byte, notObject string) (map[string]jsontext.Value, *apiError) {
+	if jsontext.Value(object).Kind() != '{' {
+		return nil, badRequest("bad_json", notObject)
+	}
+	var members map[string]jsontext.Value
+	if err := json.Unmarshal(object, &members); err != nil {
+		if errors.Is(err, jsontext.ErrDuplicateName) {
+			return nil, badRequest("duplicate_name", "The body names a member twice in one object: send each name once.")
+		}
+		return nil, badRequest("bad_json", "The body is not valid JSON.")
+	}
+	return members, nil
+}
 
 // isJSON reports whether a Content-Type is application/json, parameters (charset) aside.
 func isJSON(contentType string) bool {
 	mediaType, _, _ := strings.Cut(contentType, ";")
 	return strings.EqualFold(strings.TrimSpace(mediaType), "application/json")
-}
-
-// claimedExternalID reads an optional userExternalId: absent or null is no claim.
-func claimedExternalID(raw []byte) (*string, error) {
-	if raw == nil || firstByte(raw) == 'n' {
-		return nil, nil
-	}
-	var id string
-	if err := json.Unmarshal(raw, &id); err != nil {
-		return nil, err
-	}
-	return &id, nil
-}
-
-// members yields the raw key (quotes included, escapes kept) and raw value of each member of
-// a JSON object that json.Valid has accepted. With keyIs, keys are matched exactly, as the
-// callable protocol's {"data": …} is, where encoding/json would match struct fields in any
-// case; and nothing is allocated, where decoding into a map costs a dozen allocations a request.
-func members(object []byte) iter.Seq2[[]byte, []byte] {
-	return func(yield func(key, value []byte) bool) {
-		i := skipSpace(object, skipSpace(object, 0)+1) // past '{' and any white space around it
-		for i < len(object) && object[i] == '"' {
-			keyEnd := skipValue(object, i)
-			valueStart := skipSpace(object, skipSpace(object, keyEnd)+1) // past ':'
-			valueEnd := skipValue(object, valueStart)
-			if !yield(object[i:keyEnd], object[valueStart:valueEnd]) {
-				return
-			}
-			i = skipSpace(object, skipSpace(object, valueEnd)+1) // past ',' (or '}', which ends the loop)
-		}
-	}
-}
-
-// keyIs reports whether a raw JSON key (quotes included) names name, exactly, as
-// encoding/json reads it: escapes ("d\u0061ta") are decoded, case is not folded.
-func keyIs(raw []byte, name string) bool {
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return len(raw) == len(name)+2 && string(raw[1:len(raw)-1]) == name
-	}
-	var key string
-	return json.Unmarshal(raw, &key) == nil && key == name
-}
-
-// skipValue returns the end of the valid JSON value starting at b[i].
-func skipValue(b []byte, i int) int {
-	depth, inString := 0, false
-	for j := i; j < len(b); j++ {
-		c := b[j]
-		switch {
-		case inString:
-			if c == '\\' {
-				j++
-			} else if c == '"' {
-				inString = false
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			if depth == 0 { // the end of the enclosing object ends a number or literal
-				return j
-			}
-			if depth--; depth == 0 {
-				return j + 1
-			}
-		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'):
-			return j
-		}
-	}
-	return len(b)
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// firstByte is the first byte of a JSON text after white space, or 0.
-func firstByte(b []byte) byte {
-	if i := skipSpace(b, 0); i < len(b) {
-		return b[i]
-	}
-	return 0
-}
-
-var errBodyTooLarge = &apiError{http.StatusRequestEntityTooLarge, "INVALID_ARGUMENT", "body_too_large",
-	"The request body is larger than 64 KiB.", nil}
-
-func badRequest(reason, message string) *apiError {
-	return &apiError{http.StatusBadRequest, "INVALID_ARGUMENT", reason, message, nil}
 }

@@ -3,32 +3,64 @@ package proficienthmac
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 )
 
 // An apiError is a refusal, in the callable protocol's terms: an HTTP status, a canonical
 // status, a stable reason code for the logs and a plain sentence for the caller. cause is for
-// the logs only and never reaches the caller.
+// the logs only and never reaches the caller. Every refusal is made by one of the constructors
+// below.
 type apiError struct {
-	code    int
-	status  string
-	reason  string
-	message string
-	cause   error
+	code      int
+	status    string
+	reason    string
+	message   string
+	challenge string // WWW-Authenticate, for a 401
+	cause     error
 }
+
+func badRequest(reason, message string) *apiError {
+	return &apiError{code: http.StatusBadRequest, status: "INVALID_ARGUMENT", reason: reason, message: message}
+}
+
+// unauthenticated refuses a token that was sent and is not good: RFC 6750's invalid_token tells
+// the client to get a fresh one.
+func unauthenticated(reason, message string, cause error) *apiError {
+	return &apiError{code: http.StatusUnauthorized, status: "UNAUTHENTICATED", reason: reason, message: message,
+		challenge: `Bearer error="invalid_token"`, cause: cause}
+}
+
+// credentialsMissing refuses a request without the credential asked for (RFC 6750: no error
+// code), or with a good ID token and a bad App Check token, which a fresh ID token will not mend.
+func credentialsMissing(reason, message string, cause error) *apiError {
+	return &apiError{code: http.StatusUnauthorized, status: "UNAUTHENTICATED", reason: reason, message: message,
+		challenge: "Bearer", cause: cause}
+}
+
+func permissionDenied(reason, message string, cause error) *apiError {
+	return &apiError{code: http.StatusForbidden, status: "PERMISSION_DENIED", reason: reason, message: message, cause: cause}
+}
+
+// unavailable is an outage of something the function needs: the caller should retry.
+func unavailable(reason, message string, cause error) *apiError {
+	return &apiError{code: http.StatusServiceUnavailable, status: "UNAVAILABLE", reason: reason, message: message, cause: cause}
+}
+
+// internalError is a fault the operator must fix, such as missing IAM permissions.
+func internalError(reason, message string, cause error) *apiError {
+	return &apiError{code: http.StatusInternalServerError, status: "INTERNAL", reason: reason, message: message, cause: cause}
+}
+
+var (
+	errMethodNotAllowed = &apiError{code: http.StatusMethodNotAllowed, status: "UNIMPLEMENTED",
+		reason: "method_not_allowed", message: "Use POST (or GET) to get an HMAC."}
+	errBodyTooLarge = &apiError{code: http.StatusRequestEntityTooLarge, status: "INVALID_ARGUMENT",
+		reason: "body_too_large", message: "The request body is larger than 64 KiB."}
+)
 
 // retryAfterSeconds is what a 503 asks the caller to wait.
 const retryAfterSeconds = "5"
 
-func unauthenticated(reason, message string, cause error) *apiError {
-	return &apiError{http.StatusUnauthorized, "UNAUTHENTICATED", reason, message, cause}
-}
-
-func unavailable(reason, message string, cause error) *apiError {
-	return &apiError{http.StatusServiceUnavailable, "UNAVAILABLE", reason, message, cause}
-}
-
-// hmacResult is the answer, in both forms.
+// hmacResult is the answer, in every form.
 type hmacResult struct {
 	HMAC           string `json:"hmac"`
 	UserExternalID string `json:"userExternalId"`
@@ -48,29 +80,31 @@ type errorDetail struct {
 }
 
 func writeResult(w http.ResponseWriter, f form, res hmacResult) {
-	if f == formCallable {
+	switch f {
+	case formStream:
+		writeEvent(w, callableResult{res})
+	case formCallable:
 		writeJSON(w, http.StatusOK, callableResult{res})
-		return
+	default:
+		writeJSON(w, http.StatusOK, res)
 	}
-	writeJSON(w, http.StatusOK, res)
 }
 
-func writeError(w http.ResponseWriter, e *apiError) {
-	switch e.code {
-	case http.StatusUnauthorized:
-		// RFC 6750: no error code when no credentials were sent at all, nor when the bearer
-		// token was fine and App Check refused.
-		if e.reason == "no_token" || strings.HasPrefix(e.reason, "app_check_") {
-			w.Header().Set("WWW-Authenticate", "Bearer")
-		} else {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		}
-	case http.StatusServiceUnavailable:
+func writeError(w http.ResponseWriter, f form, e *apiError) {
+	body := errorBody{errorDetail{e.status, e.message}}
+	if f == formStream {
+		writeEvent(w, body) // onCall answers a stream 200 and puts the error in it
+		return
+	}
+	switch {
+	case e.challenge != "":
+		w.Header().Set("WWW-Authenticate", e.challenge)
+	case e.code == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", retryAfterSeconds)
-	case http.StatusMethodNotAllowed:
+	case e.code == http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", allowedMethods)
 	}
-	writeJSON(w, e.code, errorBody{errorDetail{e.status, e.message}})
+	writeJSON(w, e.code, body)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -79,42 +113,12 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Write(append(body, '\n'))
 }
 
-const (
-	allowedMethods = "GET, POST, OPTIONS"
-	allowedHeaders = "Authorization, Content-Type, X-Firebase-AppCheck, Firebase-Instance-ID-Token"
-)
-
-// The values of the headers every answer carries, made once: setting a header with Set
-// allocates its value slice on every request. They are never modified in place.
-var (
-	jsonContentType  = []string{"application/json; charset=utf-8"}
-	noStore          = []string{"no-store"}
-	nosniff          = []string{"nosniff"}
-	varyOrigin       = []string{"Origin"}
-	exposeRetryAfter = []string{"Retry-After"}
-	preflightMethods = []string{allowedMethods}
-	preflightHeaders = []string{allowedHeaders}
-	preflightMaxAge  = []string{"3600"}
-)
-
-// setCommonHeaders sets what every answer carries, errors and preflights included, so that a
-// refusal reaches browser code as itself rather than as a CORS failure.
-func (h *handler) setCommonHeaders(w http.ResponseWriter, r *http.Request) {
-	header := w.Header()
-	header["Content-Type"] = jsonContentType
-	header["Cache-Control"] = noStore
-	header["X-Content-Type-Options"] = nosniff
-	header["Vary"] = varyOrigin
-	origin := r.Header.Get("Origin")
-	if origin == "" || (h.corsOrigins != nil && !h.corsOrigins[origin]) {
-		return
-	}
-	// Echo the origin rather than "*": it works whether or not the caller sends credentials.
-	header.Set("Access-Control-Allow-Origin", origin)
-	header["Access-Control-Expose-Headers"] = exposeRetryAfter
-	if r.Method == http.MethodOptions {
-		header["Access-Control-Allow-Methods"] = preflightMethods
-		header["Access-Control-Allow-Headers"] = preflightHeaders
-		header["Access-Control-Max-Age"] = preflightMaxAge
-	}
+// writeEvent answers a streaming callable as onCall does: 200 and one server-sent event. The
+// SDKs read only "data: " lines; text/event-stream is the type such a body has (onCall sets
+// none), and it keeps proxies from buffering it.
+func writeEvent(w http.ResponseWriter, v any) {
+	body, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	w.Write(append(append([]byte("data: "), body...), '\n', '\n'))
 }

@@ -1,15 +1,15 @@
 package proficienthmac
 
 import (
-	"cmp"
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"hash"
 	"hash/crc32"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -19,6 +19,7 @@ import (
 
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
+	"google.golang.org/api/option"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -42,15 +43,60 @@ type envSecretValue string
 
 func (v envSecretValue) readSecret(context.Context) ([]byte, error) { return []byte(v), nil }
 
-// fileSecret is PROFICIENT_HMAC_SECRET_FILE, such as a Cloud Run secret volume mount.
-type fileSecret string
+// fileSecret is PROFICIENT_HMAC_SECRET_FILE, such as a Cloud Run secret volume mount. A file
+// rewritten in place can be read half-written, so a changed content is taken only once two
+// reads in a row agree; until then the last settled content stands. The first read is taken as
+// it is: the file was there before the instance started.
+type fileSecret struct {
+	path string
 
-func (f fileSecret) readSecret(context.Context) ([]byte, error) {
-	b, err := os.ReadFile(string(f))
+	mu      sync.Mutex
+	last    []byte // what the last read found
+	settled []byte // what two reads in a row found
+}
+
+func (f *fileSecret) readSecret(context.Context) ([]byte, error) {
+	b, err := os.ReadFile(f.path)
 	if err != nil {
-		return nil, misconfiguredError{err} // missing, unreadable, a directory: none mends itself
+		// Never the path itself: a secret pasted into the variable would be printed.
+		return nil, misconfiguredError{fmt.Errorf("the file cannot be read (%s; the variable holds %s)", fileProblem(err), describeValue(f.path))}
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.settled != nil && !bytes.Equal(b, f.last) {
+		f.last = b
+		return f.settled, nil // changing: wait for the next read to agree
+	}
+	f.last, f.settled = b, b
 	return b, nil
+}
+
+// fileProblem is an os.ReadFile error without the path it carries.
+func fileProblem(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no such file"
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	}
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return pathErr.Err.Error()
+	}
+	return "unreadable"
+}
+
+// describeValue tells what a secret variable holds by its length and shape, never its value.
+func describeValue(v string) string {
+	switch {
+	case strings.HasPrefix(strings.TrimSpace(v), "hsec_"):
+		return fmt.Sprintf("%d characters starting with hsec_: that looks like the secret itself, not a path or a version name", len(v))
+	case strings.HasPrefix(v, "/"):
+		return fmt.Sprintf("an absolute path of %d characters", len(v))
+	case strings.HasPrefix(v, "projects/"):
+		return fmt.Sprintf("%d characters starting with projects/", len(v))
+	}
+	return fmt.Sprintf("%d characters", len(v))
 }
 
 // secretManagerSecret is PROFICIENT_HMAC_SECRET_VERSION, read with the Secret Manager API.
@@ -81,7 +127,7 @@ func (s secretManagerSecret) readSecret(ctx context.Context) ([]byte, error) {
 // Compile-time checks that each source is one.
 var (
 	_ secretSource = envSecretValue("")
-	_ secretSource = fileSecret("")
+	_ secretSource = (*fileSecret)(nil)
 	_ secretSource = secretManagerSecret{}
 )
 
@@ -95,32 +141,18 @@ func parseSecret(raw []byte) ([]byte, error) {
 	return []byte(key), nil
 }
 
-// An hmacKey signs UIDs with one version of the secret. Its HMAC states are pooled, with their
-// buffers: building one (hmac.New) is most of the cost of an HMAC.
+// An hmacKey signs UIDs with one version of the secret.
 type hmacKey struct {
-	signers sync.Pool
+	secret []byte
 }
 
-type signer struct {
-	mac hash.Hash
-	buf []byte // the UID, then the sum
-}
-
-func newHMACKey(secret []byte) *hmacKey {
-	k := &hmacKey{}
-	k.signers.New = func() any { return &signer{mac: hmac.New(sha256.New, secret)} }
-	return k
-}
+func newHMACKey(secret []byte) *hmacKey { return &hmacKey{secret} }
 
 // sign is base64(HMAC-SHA256(key = secret, message = UID)), as Proficient requires.
 func (k *hmacKey) sign(uid string) string {
-	s := k.signers.Get().(*signer)
-	defer k.signers.Put(s)
-	s.mac.Reset()
-	s.buf = append(s.buf[:0], uid...)
-	s.mac.Write(s.buf)
-	s.buf = s.mac.Sum(s.buf[:0])
-	return base64.StdEncoding.EncodeToString(s.buf)
+	mac := hmac.New(sha256.New, k.secret)
+	mac.Write([]byte(uid))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // A cachedSecret serves the secret from memory and refreshes it in the background when it is
@@ -134,10 +166,8 @@ type cachedSecret struct {
 	now        func() time.Time
 	log        *slog.Logger
 
-	state      atomic.Pointer[secretState]
-	refreshing atomic.Bool
-	firstRead  chan struct{}  // closed when the first read has ended, well or not
-	background sync.WaitGroup // reads under way; tests wait on it
+	state   atomic.Pointer[secretState]
+	reading atomic.Pointer[chan struct{}] // the read under way, closed when it ends; nil when none is
 }
 
 type secretState struct {
@@ -153,48 +183,43 @@ func newCachedSecret(source secretSource, ttl time.Duration, log *slog.Logger) *
 		timeout:    10 * time.Second,
 		now:        time.Now,
 		log:        log,
-		firstRead:  make(chan struct{}),
 	}
 	c.state.Store(&secretState{})
 	return c
 }
 
-// start begins the first read in the background and returns where its result will arrive.
-func (c *cachedSecret) start() <-chan error {
-	result := make(chan error, 1)
-	c.refreshing.Store(true)
-	c.background.Add(1)
+// startRead begins a read in the background unless one is under way. report is given the
+// read's error (nil when it succeeded) before the read counts as ended.
+func (c *cachedSecret) startRead(report func(error)) {
+	done := make(chan struct{})
+	if !c.reading.CompareAndSwap(nil, &done) {
+		return
+	}
 	go func() {
-		defer c.background.Done()
-		err := c.refresh(context.Background())
-		c.refreshing.Store(false)
-		close(c.firstRead)
-		result <- err
+		report(c.refresh(context.Background()))
+		c.reading.Store(nil)
+		close(done)
 	}()
-	return result
 }
 
-// key returns the cached secret, or nil while there is none. A request that comes while the
-// first read is still under way waits for it (each read is bounded by timeout). key starts a
-// refresh when one is due and none is under way.
+// key returns the cached secret, or nil while there is none. With none yet, a request waits
+// for the read under way, if any (each read is bounded by timeout). key starts a refresh when
+// one is due and none is under way.
 func (c *cachedSecret) key(ctx context.Context) *hmacKey {
 	s := c.state.Load()
-	if s.key == nil {
+	if done := c.reading.Load(); s.key == nil && done != nil {
 		select {
-		case <-c.firstRead:
+		case <-*done:
 		case <-ctx.Done():
 		}
 		s = c.state.Load()
 	}
-	if (s.key == nil || c.ttl > 0) && !c.now().Before(s.due) && c.refreshing.CompareAndSwap(false, true) {
-		c.background.Add(1)
-		go func() {
-			defer c.background.Done()
-			defer c.refreshing.Store(false)
-			if err := c.refresh(context.Background()); err != nil {
+	if (s.key == nil || c.ttl > 0) && !c.now().Before(s.due) {
+		c.startRead(func(err error) {
+			if err != nil {
 				c.logRefreshError(err)
 			}
-		}()
+		})
 	}
 	return s.key
 }
@@ -224,8 +249,9 @@ func (c *cachedSecret) logRefreshError(err error) {
 }
 
 // newSecret sets up the one secret source the configuration names and reads it, waiting for
-// the first read at most deps.secretWait.
-func newSecret(ctx context.Context, cfg secretConfig, logger *slog.Logger, deps dependencies) (*cachedSecret, error) {
+// the first read at most wait: long enough to learn that the secret cannot work (and stop, so a
+// bad deploy fails), short enough that a slow Secret Manager does not hold the instance back.
+func newSecret(ctx context.Context, cfg secretConfig, wait time.Duration, logger *slog.Logger, opts ...option.ClientOption) (*cachedSecret, error) {
 	var (
 		source   secretSource
 		ttl      time.Duration
@@ -236,9 +262,9 @@ func newSecret(ctx context.Context, cfg secretConfig, logger *slog.Logger, deps 
 		source, variable = envSecretValue(cfg.value), envSecret
 	case cfg.file != "":
 		// A secret volume mount changes in place when the secret rotates: look again every second.
-		source, ttl, variable = fileSecret(cfg.file), time.Second, envSecretFile
+		source, ttl, variable = &fileSecret{path: cfg.file}, time.Second, envSecretFile
 	default:
-		client, err := secretmanager.NewClient(ctx, deps.secretOptions...)
+		client, err := secretmanager.NewClient(ctx, opts...)
 		if err != nil {
 			return nil, &configError{envSecretVersion, "cannot be read: no Secret Manager client (" + err.Error() + ")",
 				"give the function a service account (on a laptop: gcloud auth application-default login)"}
@@ -246,8 +272,8 @@ func newSecret(ctx context.Context, cfg secretConfig, logger *slog.Logger, deps 
 		source, ttl, variable = secretManagerSecret{client, cfg.version}, cfg.refresh, envSecretVersion
 	}
 	secret := newCachedSecret(source, ttl, logger)
-	wait := cmp.Or(deps.secretWait, secretStartWait)
-	result := secret.start()
+	result := make(chan error, 1)
+	secret.startRead(func(err error) { result <- err })
 	select {
 	case err := <-result:
 		if err != nil && isMisconfigured(err) {

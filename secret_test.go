@@ -85,7 +85,14 @@ func refreshNow(t *testing.T, h *handler, clock *fakeClock, by time.Duration) {
 	t.Helper()
 	clock.advance(by)
 	hmacFor(t, h)
-	h.secret.background.Wait()
+	waitForRead(h)
+}
+
+// waitForRead waits for the secret read under way, if any, to end.
+func waitForRead(h *handler) {
+	if done := h.secret.reading.Load(); done != nil {
+		<-*done
+	}
 }
 
 func TestSecretManager(t *testing.T) {
@@ -102,7 +109,7 @@ func TestSecretManager(t *testing.T) {
 	readsAfterStart := google.SecretReads()
 	clock.advance(4 * time.Minute)
 	hmacFor(t, h)
-	h.secret.background.Wait()
+	waitForRead(h)
 	if got := google.SecretReads(); got != readsAfterStart {
 		t.Errorf("reads before the refresh is due: got %d, want %d", got, readsAfterStart)
 	}
@@ -149,12 +156,12 @@ func TestSecretManagerDownAtStart(t *testing.T) {
 	if a := decode(t, w); a.Error.Status != "UNAVAILABLE" {
 		t.Errorf("status: got %q, want UNAVAILABLE", a.Error.Status)
 	}
-	h.secret.background.Wait()
+	waitForRead(h)
 
 	// Retries are spaced: a request before the retry delay starts no read.
 	reads := google.SecretReads()
 	hmacFor(t, h)
-	h.secret.background.Wait()
+	waitForRead(h)
 	if got := google.SecretReads(); got != reads {
 		t.Errorf("reads within the retry delay: got %d, want %d", got, reads)
 	}
@@ -233,9 +240,14 @@ func TestSecretFile(t *testing.T) {
 		t.Fatalf("trimmed value: got %q, want %q", got, testUIDHMAC)
 	}
 
-	// Rotation replaces the file, as a secret volume mount does; it shows within a second.
+	// Rotation replaces the file, as a secret volume mount does; it is taken once two reads a
+	// second apart agree, so within two seconds.
 	rotated := "hsec_rotated_value"
 	writeSecretFile(t, path, rotated+"\n")
+	refreshNow(t, h, clock, 2*time.Second)
+	if got, _ := hmacFor(t, h); got != testUIDHMAC {
+		t.Errorf("after one read of the rotated file: got %q, want the settled HMAC %q", got, testUIDHMAC)
+	}
 	refreshNow(t, h, clock, 2*time.Second)
 	if got, _ := hmacFor(t, h); got != newHMACKey([]byte(rotated)).sign(testUID) {
 		t.Errorf("after rotation: got %q, want the HMAC under the rotated value", got)
@@ -246,6 +258,40 @@ func TestSecretFile(t *testing.T) {
 	refreshNow(t, h, clock, 2*time.Second)
 	if got, _ := hmacFor(t, h); got != newHMACKey([]byte(rotated)).sign(testUID) {
 		t.Errorf("after removal: got %q, want the last good HMAC", got)
+	}
+}
+
+// TestSecretFileTornWrite: a writer that rewrites the file in place is read half-way through;
+// the half-written value, though it starts with hsec_, is never used, and the full one is
+// taken once it is read twice.
+func TestSecretFileTornWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hmac-secret")
+	writeSecretFile(t, path, testSecret)
+	cfg := testConfig()
+	cfg.secret = secretConfig{file: path}
+	h, _ := newTestHandler(t, cfg, dependencies{})
+	clock := withClock(h)
+
+	full := "hsec_rotated_in_place_0123456789"
+	torn := full[:len("hsec_rot")]
+	if err := os.WriteFile(path, []byte(torn), 0o600); err != nil { // O_TRUNC, then a partial write
+		t.Fatal(err)
+	}
+	refreshNow(t, h, clock, 2*time.Second)
+	if got, _ := hmacFor(t, h); got != testUIDHMAC {
+		t.Fatalf("while the file is half-written: got %q, want the settled HMAC %q", got, testUIDHMAC)
+	}
+	if err := os.WriteFile(path, []byte(full), 0o600); err != nil { // the writer finishes
+		t.Fatal(err)
+	}
+	for i, want := range []string{testUIDHMAC, newHMACKey([]byte(full)).sign(testUID)} {
+		refreshNow(t, h, clock, 2*time.Second)
+		if got, _ := hmacFor(t, h); got != want {
+			t.Errorf("read %d after the write ended: got %q, want %q", i+1, got, want)
+		}
+	}
+	if got, _ := hmacFor(t, h); got == newHMACKey([]byte(torn)).sign(testUID) {
+		t.Error("the half-written value was used")
 	}
 }
 
@@ -298,7 +344,7 @@ func TestSecretValueConfigurationErrors(t *testing.T) {
 func TestSlowSecretManagerAtStart(t *testing.T) {
 	sm := secretManager(t, testSecret, codes.OK)
 	google.Set(func(g *standin.Google) { g.SecretDelay = 500 * time.Millisecond })
-	h, logs := newTestHandler(t, secretManagerConfig(), dependencies{secretOptions: sm, secretWait: 10 * time.Millisecond})
+	h, logs := newTestHandler(t, secretManagerConfig(), dependencies{secretOptions: sm, startWait: 10 * time.Millisecond})
 	if !strings.Contains(logs.String(), "secret still being read") {
 		t.Fatalf("log %q: want the start to go on without the secret", logs.String())
 	}
@@ -335,7 +381,7 @@ func TestSecretManagerSlowAtRefresh(t *testing.T) {
 			t.Fatalf("during a slow refresh: got %q, want the cached HMAC", got)
 		}
 	}
-	h.secret.background.Wait()
+	waitForRead(h)
 	if got := google.SecretReads() - reads; got != 1 {
 		t.Errorf("reads for 50 requests during one due refresh: got %d, want 1", got)
 	}
@@ -349,7 +395,7 @@ func TestSecretManagerSlowAtRefresh(t *testing.T) {
 func TestDrainWaitsForRequestsUnderWay(t *testing.T) {
 	sm := secretManager(t, testSecret, codes.OK)
 	google.Set(func(g *standin.Google) { g.SecretDelay = 300 * time.Millisecond })
-	h, _ := newTestHandler(t, secretManagerConfig(), dependencies{secretOptions: sm, secretWait: time.Millisecond})
+	h, _ := newTestHandler(t, secretManagerConfig(), dependencies{secretOptions: sm, startWait: time.Millisecond})
 	w, r := httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil)
 	r.Header.Set("Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil)))
 	go h.ServeHTTP(w, r)

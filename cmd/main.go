@@ -12,10 +12,14 @@ import (
 	"os"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
-	_ "github.com/proficient-hmac/proficient-hmac" // registers ProficientHMAC; exits on a configuration error
+	proficienthmac "github.com/proficient-hmac/proficient-hmac" // registers ProficientHMAC
 )
 
 func main() {
+	if err := proficienthmac.StartError; err != nil {
+		fmt.Fprintln(os.Stderr, "proficient-hmac:", err)
+		os.Exit(1)
+	}
 	if os.Getenv("FUNCTION_TARGET") == "" {
 		os.Setenv("FUNCTION_TARGET", "ProficientHMAC")
 	}

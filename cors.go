@@ -1,0 +1,81 @@
+package proficienthmac
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+const (
+	allowedMethods = "GET, POST, OPTIONS"
+	// What the Firebase SDKs send, then what tracing libraries add to cross-origin calls: a web
+	// app must not break when it turns tracing on (onCall allows any requested header).
+	allowedHeaders = "Authorization, Content-Type, X-Firebase-AppCheck, Firebase-Instance-ID-Token, " +
+		"X-Firebase-GMPID, X-Client-Version, traceparent, tracestate, sentry-trace, baggage"
+)
+
+// corsPolicy says which browser origins may read the answers. The bearer token, not the origin,
+// is the credential, so by default every origin may, as with Firebase callables.
+type corsPolicy struct {
+	origins map[string]bool // nil: any origin
+}
+
+// parseOrigins reads CORS_ALLOWED_ORIGINS: empty or "*" allows any origin; otherwise a
+// comma-separated list of exact origins, each as a browser sends it in Origin, for an origin
+// listed any other way would silently never match.
+func parseOrigins(v string) (corsPolicy, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "*" {
+		return corsPolicy{}, nil
+	}
+	origins := map[string]bool{}
+	for _, o := range strings.Split(v, ",") {
+		o = strings.TrimSpace(o)
+		if problem := originProblem(o); problem != "" {
+			return corsPolicy{}, &configError{"CORS_ALLOWED_ORIGINS", fmt.Sprintf("has %.100q, which %s", o, problem),
+				"list origins exactly as a browser sends them, scheme://host[:port] (no path, no trailing slash, " +
+					"no :443 or :80), comma-separated, or use *"}
+		}
+		origins[strings.ToLower(o)] = true // browsers send scheme and host in lower case
+	}
+	return corsPolicy{origins}, nil
+}
+
+// originProblem says why o is not an origin a browser sends, or "" when it is one.
+func originProblem(o string) string {
+	u, err := url.Parse(o)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Opaque != "":
+		return "is not an http or https origin"
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#"):
+		return "has a path, a query or a trailing slash, which an Origin header never has"
+	case (u.Scheme == "https" && u.Port() == "443") || (u.Scheme == "http" && u.Port() == "80"):
+		return "names the default port, which an Origin header never does"
+	case strings.HasSuffix(u.Host, ":"):
+		return "has an empty port"
+	}
+	return ""
+}
+
+// setHeaders sets what every answer carries, errors and preflights included, so that a refusal
+// reaches browser code as itself rather than as a CORS failure.
+func (p corsPolicy) setHeaders(w http.ResponseWriter, r *http.Request) {
+	header := w.Header()
+	header.Set("Content-Type", "application/json; charset=utf-8")
+	header.Set("Cache-Control", "no-store")
+	header.Set("X-Content-Type-Options", "nosniff")
+	header.Set("Vary", "Origin")
+	origin := r.Header.Get("Origin")
+	if origin == "" || (p.origins != nil && !p.origins[origin]) {
+		return
+	}
+	// Echo the origin rather than "*": it works whether or not the caller sends credentials.
+	header.Set("Access-Control-Allow-Origin", origin)
+	header.Set("Access-Control-Expose-Headers", "Retry-After")
+	if r.Method == http.MethodOptions {
+		header.Set("Access-Control-Allow-Methods", allowedMethods)
+		header.Set("Access-Control-Allow-Headers", allowedHeaders)
+		header.Set("Access-Control-Max-Age", "3600")
+	}
+}

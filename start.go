@@ -1,0 +1,131 @@
+package proficienthmac
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"cloud.google.com/go/compute/metadata"
+	"google.golang.org/api/option"
+)
+
+// StartError is the configuration error that kept the function from starting, for the local
+// runner (cmd/) to report before it serves. On Cloud Run such an error stops the instance
+// instead, and importing the package elsewhere (in tests) never exits.
+var StartError error
+
+const (
+	// startTimeout bounds what is done before the instance serves (the metadata server).
+	startTimeout = 10 * time.Second
+	// startWait is how long the start waits for the secret's first read and for Google's keys:
+	// long enough to learn that the secret cannot work (and stop, so a bad deploy fails), short
+	// enough that a slow dependency does not hold the instance back; requests wait for the rest.
+	startWait = 2 * time.Second
+	// drainLimit is how long a stopping instance lets requests under way finish: Cloud Run
+	// allows 10 s between SIGTERM and SIGKILL.
+	drainLimit = 8 * time.Second
+)
+
+// startFromEnv builds the handler from the process's environment, once, at start.
+func startFromEnv() http.Handler {
+	logs := newLogWriter(os.Stderr)
+	cfg, err := loadConfig(os.Getenv)
+	if err == nil && cfg.onCloudRun {
+		// The Functions Framework writes an empty line to stdout and to stderr after every
+		// request while K_SERVICE is set (its issue #8): empty entries in Cloud Logging and two
+		// write(2) calls a request. It reads the variable per request; nothing else here does.
+		os.Unsetenv("K_SERVICE")
+	}
+	var h *handler
+	if err == nil {
+		h, err = newHandler(context.Background(), cfg, dependencies{logs: logs})
+	}
+	if err != nil {
+		if cfg.onCloudRun {
+			newLogger(logs, slog.LevelInfo).Log(context.Background(), levelCritical, "proficient-hmac cannot start: "+err.Error())
+			logs.Flush()
+			os.Exit(1)
+		}
+		StartError = err
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, formREST, internalError("misconfigured", "The server is misconfigured.", nil))
+		})
+	}
+	sigterm := make(chan os.Signal, 1)
+	signal.Notify(sigterm, syscall.SIGTERM)
+	go func() {
+		<-sigterm
+		h.drain(drainLimit)
+		logs.Flush()
+		os.Exit(128 + int(syscall.SIGTERM)) // as the signal would have
+	}()
+	return h
+}
+
+// dependencies are what tests replace at the edges: the clients' endpoints and where logs go.
+type dependencies struct {
+	logs          io.Writer
+	authOptions   []option.ClientOption
+	secretOptions []option.ClientOption
+	startWait     time.Duration // 0: startWait
+	verifyTimeout time.Duration // 0: verifyTimeout
+}
+
+// newHandler builds the handler. Google's keys are fetched while the secret is read, so the
+// first user waits for the slower of the two, not for both one after the other.
+func newHandler(ctx context.Context, cfg config, deps dependencies) (*handler, error) {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	logger := newLogger(deps.logs, cfg.logLevel)
+	if cfg.projectID == "" {
+		id, err := metadata.ProjectIDWithContext(ctx)
+		if err != nil || id == "" {
+			return nil, &configError{"GOOGLE_CLOUD_PROJECT", "is not set and the metadata server did not say",
+				fmt.Sprintf("set it to your Firebase project ID (metadata server: %v)", err)}
+		}
+		cfg.projectID = id
+	}
+	timeout, wait := cmp.Or(deps.verifyTimeout, verifyTimeout), cmp.Or(deps.startWait, startWait)
+	auth, keysFetched, err := newAuthenticator(ctx, cfg, timeout, logger, deps.authOptions...)
+	if err != nil {
+		return nil, err
+	}
+	appCheck, err := newAppCheck(ctx, cfg, timeout, deps.authOptions)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := newSecret(ctx, cfg.secret, wait, logger, deps.secretOptions...)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-keysFetched:
+	case <-time.After(wait):
+	}
+	return &handler{
+		cors:     cfg.cors,
+		auth:     auth,
+		appCheck: appCheck,
+		secret:   secret,
+		log:      &requestLog{log: logger, projectID: cfg.projectID},
+	}, nil
+}
+
+// drain waits until no request is being served, or limit passes. It reports whether none is.
+func (h *handler) drain(limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for h.inFlight.Load() > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
