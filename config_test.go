@@ -106,6 +106,20 @@ func TestLoadConfig(t *testing.T) {
 		{"LOG_LEVEL unknown", with(map[string]string{"LOG_LEVEL": "verbose"}), "LOG_LEVEL", nil},
 		{"emulator locally", with(map[string]string{envEmulatorHost: "127.0.0.1:9099"}), "", nil},
 		{"emulator on Cloud Run", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "K_SERVICE": "proficient-hmac"}), envEmulatorHost, nil},
+		{"emulator with K_REVISION", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "K_REVISION": "proficient-hmac-00001"}), envEmulatorHost, nil},
+		{"emulator with K_CONFIGURATION", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "K_CONFIGURATION": "proficient-hmac"}), envEmulatorHost, nil},
+		{"emulator in a Cloud Run job", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "CLOUD_RUN_JOB": "nightly"}), envEmulatorHost, nil},
+		{"CORS default port", with(map[string]string{"CORS_ALLOWED_ORIGINS": "https://b.example.com:443"}), "CORS_ALLOWED_ORIGINS", nil},
+		{"CORS default http port", with(map[string]string{"CORS_ALLOWED_ORIGINS": "http://b.example.com:80"}), "CORS_ALLOWED_ORIGINS", nil},
+		{"CORS path", with(map[string]string{"CORS_ALLOWED_ORIGINS": "https://b.example.com/app"}), "CORS_ALLOWED_ORIGINS", nil},
+		{"CORS empty query", with(map[string]string{"CORS_ALLOWED_ORIGINS": "https://b.example.com?"}), "CORS_ALLOWED_ORIGINS", nil},
+		{"CORS empty port", with(map[string]string{"CORS_ALLOWED_ORIGINS": "https://b.example.com:"}), "CORS_ALLOWED_ORIGINS", nil},
+		{"CORS other port and capitals", with(map[string]string{"CORS_ALLOWED_ORIGINS": "https://B.example.com:8443,http://[::1]:5000"}), "", func(t *testing.T, cfg config) {
+			want := map[string]bool{"https://b.example.com:8443": true, "http://[::1]:5000": true}
+			if !reflect.DeepEqual(cfg.cors.origins, want) {
+				t.Errorf("origins: got %v, want %v", cfg.cors.origins, want)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

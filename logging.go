@@ -62,17 +62,17 @@ func (l *requestLog) request(r *http.Request, start time.Time, o outcome) {
 	if !l.log.Enabled(r.Context(), level) {
 		return
 	}
-	attrs := []slog.Attr{
-		slog.Group("httpRequest",
+	attrs := make([]slog.Attr, 0, 10)
+	attrs = append(attrs,
+		slog.Attr{Key: "httpRequest", Value: slog.GroupValue(
 			slog.String("requestMethod", bounded(r.Method)),
 			slog.String("requestUrl", bounded(r.URL.Path)),
 			slog.Int("status", o.code),
-			slog.String("latency", fmt.Sprintf("%.6fs", time.Since(start).Seconds())),
+			slog.String("latency", strconv.FormatFloat(time.Since(start).Seconds(), 'f', 6, 64)+"s"),
 			slog.String("userAgent", bounded(r.UserAgent())),
 			slog.String("remoteIp", bounded(r.RemoteAddr)),
-		),
-		slog.String("reason", o.reason),
-	}
+		)},
+		slog.String("reason", o.reason))
 	for _, a := range [...]struct{ key, value string }{{"form", o.form}, {"uid", o.uid}, {"appCheck", o.appCheck}} {
 		if a.value != "" {
 			attrs = append(attrs, slog.String(a.key, a.value))

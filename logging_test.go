@@ -166,3 +166,28 @@ func TestLogWriterBatchesLines(t *testing.T) {
 		t.Errorf("after Flush: got %q, want %q", got, "last\n")
 	}
 }
+
+// TestClientSizedFieldsAreBounded: what a client controls is cut, so no request makes a log
+// line over 16 KiB (SPEC: Logs).
+func TestClientSizedFieldsAreBounded(t *testing.T) {
+	h, logs := newTestHandler(t, testConfig(), dependencies{})
+	hugeAud := idToken(t, claimsFor(testUID, map[string]any{"aud": strings.Repeat("a", 200<<10)}))
+	call(h, "POST", "", "User-Agent", strings.Repeat("u", 500<<10), "Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil)))
+	call(h, "POST", "", "Authorization", "Bearer "+hugeAud)
+	call(h, "GET", "", "User-Agent", strings.Repeat("é", 100<<10)) // cut on a rune boundary
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("got %d lines, want 3", len(lines))
+	}
+	for i, line := range lines {
+		if len(line) > 16<<10 {
+			t.Errorf("line %d: %d bytes, want at most 16 KiB", i+1, len(line))
+		}
+		if !json.Valid([]byte(line)) || strings.Contains(line, `\ufffd`) {
+			t.Errorf("line %d is not valid JSON cut on a rune boundary: %.200s", i+1, line)
+		}
+		if !strings.Contains(line, "bytes)") {
+			t.Errorf("line %d: %.300s; want the cut marked with the field's size", i+1, line)
+		}
+	}
+}

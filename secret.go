@@ -131,12 +131,18 @@ var (
 	_ secretSource = secretManagerSecret{}
 )
 
+// errNotASecret is a value that cannot be a Proficient HMAC secret.
+var errNotASecret = errors.New("not a Proficient HMAC secret")
+
 // parseSecret trims what was stored and checks that it is a Proficient HMAC secret. Its errors
 // never contain the value.
 func parseSecret(raw []byte) ([]byte, error) {
 	key := strings.TrimSpace(string(raw))
-	if !strings.HasPrefix(key, "hsec_") || len(key) == len("hsec_") {
-		return nil, misconfiguredError{fmt.Errorf("the value (%d bytes after trimming) does not start with hsec_", len(key))}
+	switch {
+	case !strings.HasPrefix(key, "hsec_"):
+		return nil, misconfiguredError{fmt.Errorf("%w: the value (%d bytes after trimming) does not start with hsec_", errNotASecret, len(key))}
+	case len(key) == len("hsec_"):
+		return nil, misconfiguredError{fmt.Errorf("%w: the value is only the prefix hsec_, with nothing after it", errNotASecret)}
 	}
 	return []byte(key), nil
 }
@@ -277,7 +283,7 @@ func newSecret(ctx context.Context, cfg secretConfig, wait time.Duration, logger
 	select {
 	case err := <-result:
 		if err != nil && isMisconfigured(err) {
-			return nil, &configError{variable, "cannot be used: " + err.Error(), secretFix(variable)}
+			return nil, &configError{variable, "cannot be used: " + err.Error(), secretFix(variable, err)}
 		}
 		if err != nil {
 			// A passing failure at start: serve anyway (503 until a background read succeeds).
@@ -294,10 +300,14 @@ func newSecret(ctx context.Context, cfg secretConfig, wait time.Duration, logger
 	return secret, nil
 }
 
-func secretFix(variable string) string {
-	if variable == envSecretVersion {
-		return "check the version exists and is enabled, and grant the runtime service account " +
-			"roles/secretmanager.secretAccessor on the secret"
+func secretFix(variable string, err error) string {
+	switch {
+	case errors.Is(err, errNotASecret):
+		return "give the HMAC secret from Proficient's Project Settings (it starts with hsec_)"
+	case variable == envSecretFile:
+		return "check the path: it must name a file holding the secret (a --set-secrets /path=SECRET:latest " +
+			"volume mount); to give the value itself, use " + envSecret
 	}
-	return "give the HMAC secret from Proficient's Project Settings (it starts with hsec_)"
+	return "check the version exists and is enabled, and grant the runtime service account " +
+		"roles/secretmanager.secretAccessor on the secret"
 }

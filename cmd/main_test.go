@@ -42,6 +42,8 @@ func TestConfigurationErrorsStopTheRunner(t *testing.T) {
 		{"no secret", []string{"GOOGLE_CLOUD_PROJECT=demo-x"}, "PROFICIENT_HMAC_SECRET"},
 		{"secret without hsec_", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=sk_live_leak"}, "PROFICIENT_HMAC_SECRET"},
 		{"secret file missing", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_FILE=/nonexistent/hmac"}, "PROFICIENT_HMAC_SECRET_FILE"},
+		{"the secret in the file variable", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_FILE=hsec_sk_live_leak"}, "PROFICIENT_HMAC_SECRET_FILE"},
+		{"the secret in the version variable", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_VERSION=hsec_sk_live_leak"}, "PROFICIENT_HMAC_SECRET_VERSION"},
 		{"bad CORS origin", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "CORS_ALLOWED_ORIGINS=https://a.example/"}, "CORS_ALLOWED_ORIGINS"},
 	}
 	for _, tt := range tests {

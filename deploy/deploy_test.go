@@ -3,7 +3,9 @@
 package deploy
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +13,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -107,15 +111,23 @@ func TestBuildpackStyleBuildServes(t *testing.T) {
 	cmd := exec.Command(bin)
 	cmd.Env = append(env, "PATH="+os.Getenv("PATH"), "PORT="+port, "K_SERVICE=proficient-hmac", "K_REVISION=proficient-hmac-00001",
 		"FUNCTION_TARGET=ProficientHMAC", "GOOGLE_CLOUD_PROJECT=demo-deploy", "PROFICIENT_HMAC_SECRET=hsec_deploy_check")
-	var logs strings.Builder
-	cmd.Stderr = &logs
+	// As on Cloud Run: stdout and stderr are pipes that something drains.
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, logs strings.Builder
+	var drained sync.WaitGroup
+	drained.Go(func() { io.Copy(&out, stdout) })
+	drained.Go(func() { io.Copy(&logs, stderr) })
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
+	defer cmd.Process.Kill()
 
 	token := google.IDToken(google.Claims("deploy-user", nil))
 	var status int
@@ -131,7 +143,37 @@ func TestBuildpackStyleBuildServes(t *testing.T) {
 		}
 	}
 	if status != http.StatusOK {
-		t.Fatalf("the buildpack-style build did not serve a 200 (last status %d); its log:\n%s", status, logs.String())
+		t.Fatalf("the buildpack-style build did not serve a 200 (last status %d)", status)
+	}
+	const more = 20
+	for range more {
+		resp, err := http.Post("http://127.0.0.1:"+port+"/", "application/json", strings.NewReader(`{"data":null}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	// SIGTERM, as Cloud Run stops an instance: the function writes out its logs and exits.
+	cmd.Process.Signal(syscall.SIGTERM)
+	drained.Wait()
+	cmd.Wait()
+
+	// The output is only the function's JSON lines: one a request, none of the Functions
+	// Framework's empty lines (functions-framework-go issue #8).
+	if out.String() != "" {
+		t.Errorf("stdout: got %q, want nothing", out.String())
+	}
+	requests := 0
+	for line := range strings.Lines(logs.String()) {
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Errorf("stderr line %q is not a JSON log entry", line)
+		} else if entry["message"] == "request" {
+			requests++
+		}
+	}
+	if requests != 1+more {
+		t.Errorf("request lines: got %d, want %d; stderr:\n%s", requests, 1+more, logs.String())
 	}
 	if refused := google.Refused(); len(refused) > 0 {
 		t.Errorf("it tried to reach %q", refused)
