@@ -91,6 +91,28 @@ test("email/password account created on the page gets its HMAC", async (t) => {
   assert.deepEqual(failures, []);
 });
 
+// Tracing libraries add these to cross-origin calls; the preflight must let them through, and a
+// streaming callable's refusal must reach page code as an event, not as a CORS failure.
+test("tracing headers cross the preflight; a stream's refusal reaches the page", async (t) => {
+  const { page, failures } = await openPage(t);
+  const answer = await page.evaluate(async (url) => {
+    const resp = await fetch(url, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json", Accept: "text/event-stream",
+        traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tracestate: "rojo=00f067aa0ba902b7",
+        "sentry-trace": "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1", baggage: "sentry-environment=e2e",
+      },
+      body: JSON.stringify({ data: null }),
+    });
+    return { status: resp.status, type: resp.headers.get("content-type"), body: await resp.text() };
+  }, fn.url);
+  assert.deepEqual(failures, []);
+  assert.equal(answer.status, 200);
+  assert.equal(answer.type, "text/event-stream");
+  assert.match(answer.body, /^data: \{"error":\{"status":"UNAUTHENTICATED","message":"Sign in first/);
+});
+
 // Last, as it stops the function to read its flushed log: an App Check token from the JS SDK's
 // custom provider crosses the preflight and reaches the function, which records it as present
 // (not verified: App Check is not emulated, so enforcement stays off locally).

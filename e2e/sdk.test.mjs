@@ -60,6 +60,31 @@ test("callable signed out is functions/unauthenticated", async (t) => {
   await assert.rejects(getHmac(), { code: "functions/unauthenticated" });
 });
 
+// .stream() sends Accept: text/event-stream and reads only "data: " lines: the answer must be
+// one event, or the stream ends empty and its data promise never settles.
+test(".stream() settles with the signed-in user's HMAC", async (t) => {
+  const { auth, getHmac } = await client(t);
+  const { user } = await signInAnonymously(auth);
+  const { stream, data } = await getHmac.stream();
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  assert.deepEqual(chunks, []); // no partial messages: the result comes whole
+  assert.deepEqual(await data, { hmac: expectedHMAC(user.uid), userExternalId: user.uid });
+});
+
+test(".stream() with another user's ID rejects as functions/permission-denied", async (t) => {
+  const { auth, getHmac } = await client(t);
+  await signInAnonymously(auth);
+  const { data } = await getHmac.stream({ userExternalId: "someone-else" });
+  await assert.rejects(data, { code: "functions/permission-denied", message: /signed-in user's UID/ });
+});
+
+test(".stream() signed out rejects as functions/unauthenticated", async (t) => {
+  const { getHmac } = await client(t);
+  const { data } = await getHmac.stream();
+  await assert.rejects(data, { code: "functions/unauthenticated" });
+});
+
 test("a disabled user is refused", async (t) => {
   const { auth, getHmac } = await client(t);
   const email = `disabled-${Date.now()}@example.com`;
