@@ -45,18 +45,19 @@ func parseOrigins(v string) (corsPolicy, error) {
 // originProblem says why o is not an origin a browser sends, or "" when it is one.
 func originProblem(o string) string {
 	u, err := url.Parse(o)
-	switch {
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Opaque != "":
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Opaque != "" {
 		return "is not an http or https origin"
-	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "?") || strings.HasSuffix(o, "#"):
+	}
+	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(o[len(u.Scheme)+3:], "/?#") {
 		return "has a path, a query or a trailing slash, which an Origin header never has"
-	case (u.Scheme == "https" && u.Port() == "443") || (u.Scheme == "http" && u.Port() == "80"):
-		return "names the default port, which an Origin header never does"
-	case strings.HasSuffix(u.Host, ":"):
-		return "has an empty port"
+	}
+	if strings.HasSuffix(u.Host, ":") || u.Port() == defaultPorts[u.Scheme] {
+		return "names the default port or an empty one, which an Origin header never does"
 	}
 	return ""
 }
+
+var defaultPorts = map[string]string{"https": "443", "http": "80"}
 
 // setHeaders sets what every answer carries, errors and preflights included, so that a refusal
 // reaches browser code as itself rather than as a CORS failure.

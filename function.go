@@ -34,17 +34,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.log.request(r, start, h.serve(w, r))
 }
 
-// An outcome is what a request's log line tells.
-type outcome struct {
-	code     int // the HTTP status sent
-	refused  int // the refusal's HTTP status, even when it went out in a 200 stream
-	reason   string
-	form     string // "" before the body is read
-	uid      string // "" before the token is verified
-	appCheck string
-	cause    error // for the log only
-}
-
 // serve reads top to bottom: parse → authenticate → App Check → authorise → secret → HMAC →
 // respond. App Check comes before the policy, as in onCall, where the function's own checks
 // run only once both tokens have passed.

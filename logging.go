@@ -52,6 +52,17 @@ type requestLog struct {
 	projectID string // for the trace's resource name
 }
 
+// An outcome is what a request's log line tells.
+type outcome struct {
+	code     int // the HTTP status sent
+	refused  int // the refusal's HTTP status, even when it went out in a 200 stream
+	reason   string
+	form     string // "" before the body is read
+	uid      string // "" before the token is verified
+	appCheck string
+	cause    error // for the log only
+}
+
 // maxField bounds what a client controls in a log line (User-Agent, path, an SDK error that
 // quotes a token's claims), so no request can make a line much over a few KiB.
 const maxField = 1 << 10

@@ -63,40 +63,50 @@ func parseRequest(r *http.Request) (hmacRequest, *apiError) {
 	if apiErr != nil {
 		return req, apiErr
 	}
-	claim := members["userExternalId"]
-	if data, ok := members["data"]; ok {
-		if r.Method != http.MethodPost {
-			return req, badRequest("callable_not_post", `Callable requests ({"data": …}) must use POST.`)
-		}
-		if len(members) != 1 {
-			return req, badRequest("callable_extra_keys", `A callable request body must be exactly {"data": …}.`)
-		}
-		if req.form != formStream {
-			req.form = formCallable
-		}
-		claim = nil
-		switch data.Kind() {
-		case 'n': // null: called with no argument
-		case '{':
-			inner, apiErr := objectMembers(data, "The callable data must be null or a JSON object.")
-			if apiErr != nil {
-				return req, apiErr
-			}
-			claim = inner["userExternalId"]
-		default:
-			return req, badRequest("bad_callable_data", "The callable data must be null or a JSON object.")
-		}
-	} else {
+	data, callable := members["data"]
+	if !callable {
 		req.form = formREST // a REST body: answered as REST, whatever it accepts
+		req.claimedID, apiErr = claimedExternalID(members["userExternalId"])
+		return req, apiErr
 	}
-	if claim.Kind() == 'n' || claim == nil {
-		return req, nil // absent or null: no claim
+	if r.Method != http.MethodPost {
+		return req, badRequest("callable_not_post", `Callable requests ({"data": …}) must use POST.`)
 	}
-	req.claimedID = new(string)
-	if json.Unmarshal(claim, req.claimedID) != nil {
-		return req, badRequest("bad_external_id", "userExternalId must be a string or null.")
+	if len(members) != 1 {
+		return req, badRequest("callable_extra_keys", `A callable request body must be exactly {"data": …}.`)
 	}
-	return req, nil
+	if req.form != formStream {
+		req.form = formCallable
+	}
+	req.claimedID, apiErr = callableClaim(data)
+	return req, apiErr
+}
+
+// callableClaim reads the userExternalId in a callable's data, which may be null (no argument).
+func callableClaim(data jsontext.Value) (*string, *apiError) {
+	switch data.Kind() {
+	case 'n':
+		return nil, nil
+	case '{':
+		inner, apiErr := objectMembers(data, "The callable data must be null or a JSON object.")
+		if apiErr != nil {
+			return nil, apiErr
+		}
+		return claimedExternalID(inner["userExternalId"])
+	}
+	return nil, badRequest("bad_callable_data", "The callable data must be null or a JSON object.")
+}
+
+// claimedExternalID reads an optional userExternalId: absent or null is no claim.
+func claimedExternalID(raw jsontext.Value) (*string, *apiError) {
+	if raw == nil || raw.Kind() == 'n' {
+		return nil, nil
+	}
+	var id string
+	if json.Unmarshal(raw, &id) != nil {
+		return nil, badRequest("bad_external_id", "userExternalId must be a string or null.")
+	}
+	return &id, nil
 }
 
 // readBody reads at most maxBody bytes of the request's body.
