@@ -59,7 +59,7 @@ func parseRequest(r *http.Request) (hmacRequest, *apiError) {
 	if !isJSON(r.Header.Get("Content-Type")) {
 		return req, badRequest("bad_content_type", "Send the body as JSON with Content-Type: application/json.")
 	}
-	members, apiErr := objectMembers(body, "The body must be a JSON object.")
+	members, apiErr := objectMembers(body)
 	if apiErr != nil {
 		return req, apiErr
 	}
@@ -88,11 +88,13 @@ func callableClaim(data jsontext.Value) (*string, *apiError) {
 	case 'n':
 		return nil, nil
 	case '{':
-		inner, apiErr := objectMembers(data, "The callable data must be null or a JSON object.")
-		if apiErr != nil {
-			return nil, apiErr
+		// Already checked whole with the body, so this decoding cannot fail; other members
+		// are the caller's own and are ignored.
+		var inner struct {
+			UserExternalID jsontext.Value `json:"userExternalId"`
 		}
-		return claimedExternalID(inner["userExternalId"])
+		json.Unmarshal(data, &inner)
+		return claimedExternalID(inner.UserExternalID)
 	}
 	return nil, badRequest("bad_callable_data", "The callable data must be null or a JSON object.")
 }
@@ -128,9 +130,9 @@ func readBody(r *http.Request) ([]byte, *apiError) {
 }
 
 // objectMembers decodes a JSON object into its members, each left as raw JSON.
-func objectMembers(object []byte, notObject string) (map[string]jsontext.Value, *apiError) {
+func objectMembers(object []byte) (map[string]jsontext.Value, *apiError) {
 	if jsontext.Value(object).Kind() != '{' {
-		return nil, badRequest("bad_json", notObject)
+		return nil, badRequest("bad_json", "The body must be a JSON object.")
 	}
 	var members map[string]jsontext.Value
 	if err := json.Unmarshal(object, &members); err != nil {

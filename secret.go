@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
 	"io/fs"
 	"log/slog"
@@ -147,16 +148,19 @@ func parseSecret(raw []byte) ([]byte, error) {
 	return []byte(key), nil
 }
 
-// An hmacKey signs UIDs with one version of the secret.
+// An hmacKey signs UIDs with one version of the secret. The keyed HMAC state is made once and
+// cloned for each UID: making it hashes the key's pads every time.
 type hmacKey struct {
-	secret []byte
+	keyed hash.Cloner
 }
 
-func newHMACKey(secret []byte) *hmacKey { return &hmacKey{secret} }
+func newHMACKey(secret []byte) *hmacKey {
+	return &hmacKey{hmac.New(sha256.New, secret).(hash.Cloner)}
+}
 
 // sign is base64(HMAC-SHA256(key = secret, message = UID)), as Proficient requires.
 func (k *hmacKey) sign(uid string) string {
-	mac := hmac.New(sha256.New, k.secret)
+	mac, _ := k.keyed.Clone() // crypto/hmac over SHA-256 always clones
 	mac.Write([]byte(uid))
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
