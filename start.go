@@ -16,10 +16,14 @@ import (
 	"google.golang.org/api/option"
 )
 
-// StartError is the configuration error that kept the function from starting, for the local
-// runner (cmd/) to report before it serves. On Cloud Run such an error stops the instance
-// instead, and importing the package elsewhere (in tests) never exits.
-var StartError error
+// The function as built at start, for the local runner (cmd/): Handler is what is registered
+// as ProficientHMAC, and StartError the configuration error that kept it from starting, which
+// the runner reports before it serves. On Cloud Run such an error stops the instance instead,
+// and importing the package elsewhere (in tests) never exits.
+var (
+	Handler    http.Handler
+	StartError error
+)
 
 const (
 	// startTimeout bounds what is done before the instance serves (the metadata server).
@@ -28,6 +32,9 @@ const (
 	// long enough to learn that the secret cannot work (and stop, so a bad deploy fails), short
 	// enough that a slow dependency does not hold the instance back; requests wait for the rest.
 	startWait = 2 * time.Second
+	// bodyTimeout bounds reading a request's body, whatever server runs the function: a real
+	// body is under 1 KiB, and a client that trickles one must not hold a stopping instance.
+	bodyTimeout = 5 * time.Second
 	// drainLimit is how long a stopping instance lets requests under way finish: Cloud Run
 	// allows 10 s between SIGTERM and SIGKILL.
 	drainLimit = 8 * time.Second

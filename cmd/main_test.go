@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,4 +90,107 @@ func run(t *testing.T, env ...string) (stdout, stderr string, err error) {
 func exitedWith(err error, code int) bool {
 	var exit *exec.ExitError
 	return errors.As(err, &exit) && exit.ExitCode() == code
+}
+
+// TestRunnerClosesSlowAndIdleConnections: the local runner does not keep a connection open for
+// ever that sends nothing, trickles a body, or stays idle after its answer. Each connection
+// here would stay open until the test's own 30 s deadline on a server without timeouts.
+func TestRunnerClosesSlowAndIdleConnections(t *testing.T) {
+	addr := startRunner(t, "GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x")
+	tests := []struct {
+		name, send string
+		want       string // what the server answers before it closes, if anything
+	}{
+		{"nothing sent", "", ""},
+		{"headers never finished", "POST / HTTP/1.1\r\nHost: x\r\n", ""},
+		{"body trickled", "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"da",
+			"The request body could not be read."},
+		{"idle after an answer", "OPTIONS / HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\n\r\n", "204 No Content"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(30 * time.Second))
+			if _, err := io.WriteString(conn, tt.send); err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(conn) // until the server closes the connection
+			if err != nil {
+				t.Fatalf("got %v after %q; want the server to close the connection", err, got)
+			}
+			if tt.want == "" && len(got) != 0 || !strings.Contains(string(got), tt.want) {
+				t.Errorf("answer %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRunnerSettings: a PORT that is not a port stops the runner with a line naming it.
+func TestRunnerSettings(t *testing.T) {
+	_, stderr, err := run(t, "GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "PORT=abc")
+	if !exitedWith(err, 1) || !strings.HasPrefix(stderr, "proficient-hmac: PORT is \"abc\"") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("got %v, stderr %q; want exit 1 and one line naming PORT", err, stderr)
+	}
+}
+
+// startRunner starts the runner on a free port with env and returns its address once it says
+// it is serving.
+func startRunner(t *testing.T, env ...string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(runner)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "PORT=" + port}, env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		if strings.HasPrefix(lines.Text(), "proficient-hmac: serving ") {
+			go io.Copy(io.Discard, stderr)
+			return addr
+		}
+	}
+	t.Fatalf("the runner exited without serving")
+	return ""
+}
+
+// TestRunnerAnswersEveryRequestItself: locally, requests a ServeMux would answer on its own (an
+// unclean path's redirect, CONNECT's plain 404) reach the function and carry its headers.
+func TestRunnerAnswersEveryRequestItself(t *testing.T) {
+	addr := startRunner(t, "GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x")
+	for _, request := range []string{
+		"POST //api/proficient-hmac HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\nConnection: close\r\n\r\n",
+	} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		io.WriteString(conn, request)
+		got, _ := io.ReadAll(conn)
+		conn.Close()
+		if !strings.Contains(string(got), "Cache-Control: no-store") || !strings.Contains(string(got), `{"error":{"status":`) {
+			t.Errorf("%q: got %q, want the function's own answer", strings.SplitN(request, "\r\n", 2)[0], got)
+		}
+	}
 }
