@@ -1,11 +1,13 @@
-// Command load measures the function binary against the minimal reference server, side by side
-// on loopback: throughput and latency under wrk, cold start (exec → first 200) and peak RSS.
-// Both binaries run unmodified; Google's key endpoint (and Secret Manager, for -coldstart) is
-// the stand-in in internal/standin, reached through HTTPS_PROXY. Figures are medians over
-// rounds; ratios are taken within each round, then their median.
+// Command load measures the function against the minimal reference server, side by side on
+// loopback, as Cloud Run runs them: K_SERVICE and its siblings set, stdout and stderr into pipes
+// that are drained. It reports throughput and latency under wrk for each request form, cold
+// start (exec → first 200) and peak RSS. Both binaries run unmodified; Google's key endpoint
+// (and Secret Manager, for -coldstart) is the stand-in in internal/standin, reached through
+// HTTPS_PROXY. Figures are medians with their range over rounds whose order alternates; ratios
+// are taken within each round, then their median.
 //
-//	go run ./bench/load -function bin/proficient-hmac -reference bin/reference
-//	go run ./bench/load -function bin/proficient-hmac -coldstart 200ms
+//	go run ./bench/load -function bin/function -reference bin/reference
+//	go run ./bench/load -function bin/function -coldstart 200ms
 package main
 
 import (
@@ -38,7 +40,7 @@ const (
 )
 
 var (
-	functionBin  = flag.String("function", "bin/proficient-hmac", "the function binary (go build ./cmd)")
+	functionBin  = flag.String("function", "bin/function", "the function binary as Cloud Run runs it (go build ./bench/function)")
 	referenceBin = flag.String("reference", "bin/reference", "the reference binary (go build ./bench/reference)")
 	rounds       = flag.Int("rounds", 5, "rounds; each runs both servers, alternating which goes first")
 	duration     = flag.Duration("duration", 10*time.Second, "wrk duration of a throughput run")
@@ -48,6 +50,15 @@ var (
 	coldstart    = flag.Duration("coldstart", 0, "instead: delay the key endpoint and Secret Manager by this much and measure only the function's first request")
 )
 
+// cloudRun is what Cloud Run sets in a function's environment, besides PORT.
+var cloudRun = []string{"K_SERVICE=proficient-hmac", "K_REVISION=proficient-hmac-00001",
+	"K_CONFIGURATION=proficient-hmac", "FUNCTION_TARGET=ProficientHMAC"}
+
+// A form is one kind of request, as a wrk script.
+type form struct {
+	name, script string
+}
+
 // server is one binary under test and how to configure it.
 type server struct {
 	name string
@@ -55,11 +66,10 @@ type server struct {
 	env  []string
 }
 
-// result is one round of one server.
+// result is one round of one server in one form.
 type result struct {
 	rps, p50, p99 float64 // requests/s, latency in ms
 	errors        int     // non-2xx answers and socket errors
-	peakRSS       float64 // MiB (VmHWM)
 }
 
 func main() {
@@ -76,34 +86,54 @@ func main() {
 	}
 	token := google.IDToken(google.Claims(uid, nil))
 	base := append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "GOOGLE_CLOUD_PROJECT=" + project}, googleEnv...)
+	base = append(base, cloudRun...)
 
 	if *coldstart > 0 {
 		runColdStart(google, base, token)
 		return
 	}
-	script, err := wrkScript(token)
+	forms, err := wrkScripts(token)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.Remove(script)
+	defer func() {
+		for _, f := range forms {
+			os.Remove(f.script)
+		}
+	}()
+	functionEnv := append(slices.Clone(base), "PROFICIENT_HMAC_SECRET="+secret)
+	for _, name := range []string{"CPU_PROFILE", "CPU_PROFILE_SECONDS"} { // for a -tags profile build
+		if v := os.Getenv(name); v != "" {
+			functionEnv = append(functionEnv, name+"="+v)
+		}
+	}
 	servers := []server{
-		{"function", *functionBin, append(slices.Clone(base), "PROFICIENT_HMAC_SECRET="+secret)},
+		{"function", *functionBin, functionEnv},
 		{"reference", *referenceBin, append(slices.Clone(base), "PROFICIENT_HMAC_SECRET="+secret)},
 	}
-	results, coldStarts := map[string][]result{}, map[string][]float64{}
+	results := map[string]map[string][]result{} // server, form
+	rss, coldStarts := map[string][]float64{}, map[string][]float64{}
 	for round := range *rounds {
 		order := servers
 		if round%2 == 1 {
 			order = []server{servers[1], servers[0]}
 		}
 		for _, s := range order {
-			r, err := measure(s, token, script)
+			byForm, peak, err := measure(s, token, forms)
 			if err != nil {
 				log.Fatalf("%s: %v", s.name, err)
 			}
-			log.Printf("round %d %-9s %8.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d  peak RSS %.1f MiB",
-				round+1, s.name, r.rps, r.p50, r.p99, r.errors, r.peakRSS)
-			results[s.name] = append(results[s.name], r)
+			if results[s.name] == nil {
+				results[s.name] = map[string][]result{}
+			}
+			for _, f := range forms {
+				r := byForm[f.name]
+				log.Printf("round %d %-9s %-15s %8.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d",
+					round+1, s.name, f.name, r.rps, r.p50, r.p99, r.errors)
+				results[s.name][f.name] = append(results[s.name][f.name], r)
+			}
+			log.Printf("round %d %-9s peak RSS %.1f MiB", round+1, s.name, peak)
+			rss[s.name] = append(rss[s.name], peak)
 		}
 	}
 	for range *starts {
@@ -118,49 +148,70 @@ func main() {
 	if refused := google.Refused(); len(refused) > 0 {
 		log.Fatalf("the proxy refused connections beyond the stand-in: %q", refused)
 	}
-	printTable(results["function"], results["reference"], coldStarts["function"], coldStarts["reference"])
+	printTable(forms, results, rss, coldStarts)
 }
 
-// measure starts s, times its first 200, loads it with wrk, bursts it for peak RSS and stops it.
-func measure(s server, token, script string) (result, error) {
-	var r result
-	port, err := freePort()
-	if err != nil {
-		return r, err
-	}
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+// start runs s on port with its stdout and stderr on pipes that are drained, as Cloud Run's
+// logging agent drains them.
+func start(s server, port int) (*exec.Cmd, error) {
 	cmd := exec.Command(s.bin)
 	cmd.Env = append(slices.Clone(s.env), "PORT="+strconv.Itoa(port))
-	logs, err := cmd.StderrPipe() // drained, as Cloud Run's logging agent drains it
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return r, err
+		return nil, err
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return r, err
+		return nil, err
 	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
-	go io.Copy(io.Discard, logs)
-	if err := waitFor200(url, token, 20*time.Second); err != nil {
-		return r, err
-	}
-	if _, err := wrk(url, script, *connections, 2*time.Second); err != nil { // warm up
-		return r, err
-	}
-	out, err := wrk(url, script, *connections, *duration)
+	go io.Copy(io.Discard, stdout)
+	go io.Copy(io.Discard, stderr)
+	return cmd, nil
+}
+
+func stop(cmd *exec.Cmd) {
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+}
+
+// measure starts s, loads it with wrk in each form, bursts it for peak RSS and stops it.
+func measure(s server, token string, forms []form) (map[string]result, float64, error) {
+	port, err := freePort()
 	if err != nil {
-		return r, err
+		return nil, 0, err
 	}
-	if r.rps, r.p50, r.p99, r.errors, err = parseWrk(out); err != nil {
-		return r, err
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	cmd, err := start(s, port)
+	if err != nil {
+		return nil, 0, err
 	}
-	if _, err := wrk(url, script, *rssConns, 3*time.Second); err != nil {
-		return r, err
+	defer stop(cmd)
+	if err := waitFor200(url, token, 20*time.Second); err != nil {
+		return nil, 0, err
 	}
-	r.peakRSS, err = peakRSS(cmd.Process.Pid)
-	return r, err
+	results := map[string]result{}
+	for _, f := range forms {
+		if _, err := wrk(url, f.script, *connections, 2*time.Second); err != nil { // warm up
+			return nil, 0, err
+		}
+		out, err := wrk(url, f.script, *connections, *duration)
+		if err != nil {
+			return nil, 0, err
+		}
+		var r result
+		if r.rps, r.p50, r.p99, r.errors, err = parseWrk(out); err != nil {
+			return nil, 0, err
+		}
+		results[f.name] = r
+	}
+	if _, err := wrk(url, forms[0].script, *rssConns, 3*time.Second); err != nil {
+		return nil, 0, err
+	}
+	peak, err := peakRSS(cmd.Process.Pid)
+	return results, peak, err
 }
 
 // coldStart is the time from exec to the first 200, in ms.
@@ -169,20 +220,16 @@ func coldStart(s server, token string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	cmd := exec.Command(s.bin)
-	cmd.Env = append(slices.Clone(s.env), "PORT="+strconv.Itoa(port))
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	begin := time.Now()
+	cmd, err := start(s, port)
+	if err != nil {
 		return 0, err
 	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
+	defer stop(cmd)
 	if err := waitFor200(fmt.Sprintf("http://127.0.0.1:%d/", port), token, 20*time.Second); err != nil {
 		return 0, err
 	}
-	return ms(time.Since(start)), nil
+	return ms(time.Since(begin)), nil
 }
 
 // runColdStart measures the function's start against slow dependencies: exec → ready (the
@@ -253,21 +300,42 @@ func post(url, token string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// wrkScript makes every request a callable POST from a browser, as Cloud Run forwards it.
-func wrkScript(token string) (string, error) {
-	f, err := os.CreateTemp("", "wrk-*.lua")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	_, err = fmt.Fprintf(f, `wrk.method = "POST"
-wrk.body = '{"data":null}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer %s"
+// wrkScripts are the request forms measured, each as a browser sends it through Cloud Run:
+// a callable POST (httpsCallable), a REST GET with a body (Proficient's example client), and
+// a streaming callable (.stream()).
+func wrkScripts(token string) ([]form, error) {
+	common := fmt.Sprintf(`wrk.headers["Authorization"] = "Bearer %s"
 wrk.headers["Origin"] = "https://app.example.com"
 wrk.headers["X-Cloud-Trace-Context"] = "105445aa7843bc8bf206b12000100000/1;o=1"
 `, token)
-	return f.Name(), err
+	forms := []form{
+		{name: "callable POST", script: `wrk.method = "POST"
+wrk.body = '{"data":null}'
+wrk.headers["Content-Type"] = "application/json"
+`},
+		{name: "REST GET", script: `wrk.method = "GET"
+wrk.body = '{"userExternalId":"` + uid + `"}'
+wrk.headers["Content-Type"] = "application/json"
+`},
+		{name: "stream POST", script: `wrk.method = "POST"
+wrk.body = '{"data":null}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "text/event-stream"
+`},
+	}
+	for i, f := range forms {
+		file, err := os.CreateTemp("", "wrk-*.lua")
+		if err != nil {
+			return nil, err
+		}
+		_, err = file.WriteString(f.script + common)
+		file.Close()
+		if err != nil {
+			return nil, err
+		}
+		forms[i].script = file.Name()
+	}
+	return forms, nil
 }
 
 func wrk(url, script string, conns int, d time.Duration) (string, error) {
@@ -333,38 +401,54 @@ func peakRSS(pid int) (float64, error) {
 	return 0, errors.New("no VmHWM")
 }
 
-func printTable(function, reference []result, functionStarts, referenceStarts []float64) {
-	type metric struct {
-		name   string
-		get    func(result) float64
-		format string
-	}
-	metrics := []metric{
-		{"throughput (req/s)", func(r result) float64 { return r.rps }, "%.0f"},
-		{"latency p50 (ms)", func(r result) float64 { return r.p50 }, "%.2f"},
-		{"latency p99 (ms)", func(r result) float64 { return r.p99 }, "%.2f"},
-		{"errors", func(r result) float64 { return float64(r.errors) }, "%.0f"},
-		{"peak RSS (MiB)", func(r result) float64 { return r.peakRSS }, "%.1f"},
-	}
-	fmt.Printf("\nwrk -t1 -c%d -d%v, callable POSTs with a signed RS256 token; medians of %d rounds\n\n", *connections, *duration, len(function))
+func printTable(forms []form, results map[string]map[string][]result, rss, coldStarts map[string][]float64) {
+	fmt.Printf("\nproduction mode (K_SERVICE set, stdout and stderr on drained pipes); wrk -t1 -c%d -d%v;\n", *connections, *duration)
+	fmt.Printf("median (min–max) of %d rounds, the order alternating; the ratio is the median of each round's ratio\n\n", *rounds)
 	fmt.Println("| | function | reference | function ÷ reference |")
 	fmt.Println("| --- | ---: | ---: | ---: |")
-	for _, m := range metrics {
-		var f, r, ratios []float64
-		for i := range function {
-			f, r = append(f, m.get(function[i])), append(r, m.get(reference[i]))
-			if m.get(reference[i]) != 0 {
-				ratios = append(ratios, m.get(function[i])/m.get(reference[i]))
-			}
-		}
-		ratio := "–"
-		if len(ratios) == len(function) {
-			ratio = fmt.Sprintf("%.2f", median(ratios))
-		}
-		fmt.Printf("| %s | "+m.format+" | "+m.format+" | %s |\n", m.name, median(f), median(r), ratio)
+	metrics := []struct {
+		name, format string
+		get          func(result) float64
+	}{
+		{"throughput (req/s)", "%.0f", func(r result) float64 { return r.rps }},
+		{"latency p50 (ms)", "%.2f", func(r result) float64 { return r.p50 }},
+		{"latency p99 (ms)", "%.2f", func(r result) float64 { return r.p99 }},
+		{"errors", "%.0f", func(r result) float64 { return float64(r.errors) }},
 	}
-	f, r := median(functionStarts), median(referenceStarts)
-	fmt.Printf("| cold start, exec → first 200 (ms; %d starts each) | %.1f | %.1f | %.2f |\n", len(functionStarts), f, r, f/r)
+	for _, f := range forms {
+		for _, m := range metrics {
+			var fn, ref []float64
+			for i := range results["function"][f.name] {
+				fn = append(fn, m.get(results["function"][f.name][i]))
+				ref = append(ref, m.get(results["reference"][f.name][i]))
+			}
+			row(f.name+", "+m.name, m.format, fn, ref)
+		}
+	}
+	row("peak RSS after a "+strconv.Itoa(*rssConns)+"-connection burst (MiB)", "%.1f", rss["function"], rss["reference"])
+	row(fmt.Sprintf("cold start, exec → first 200 (ms; %d starts each)", len(coldStarts["function"])), "%.1f",
+		coldStarts["function"], coldStarts["reference"])
+}
+
+// row prints one metric: each side's median and range, and the median of the pairs' ratios.
+func row(name, format string, function, reference []float64) {
+	var ratios []float64
+	for i := range function {
+		if reference[i] != 0 {
+			ratios = append(ratios, function[i]/reference[i])
+		}
+	}
+	ratio := "–"
+	if len(ratios) == len(function) && len(ratios) > 0 {
+		ratio = fmt.Sprintf("%.2f (%.2f–%.2f)", median(ratios), slices.Min(ratios), slices.Max(ratios))
+	}
+	spread := func(v []float64) string {
+		if len(v) == 0 {
+			return "–"
+		}
+		return fmt.Sprintf(format+" ("+format+"–"+format+")", median(v), slices.Min(v), slices.Max(v))
+	}
+	fmt.Printf("| %s | %s | %s | %s |\n", name, spread(function), spread(reference), ratio)
 }
 
 func median(v []float64) float64 {
