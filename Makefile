@@ -20,9 +20,11 @@ go-test:
 	$(TOOL) gocyclo -over 15 $$(ls *.go | grep -v _test.go)
 	$(GO) test -race -count=1 ./...
 
-# Real clients: the Auth emulator, the Firebase JS SDK in Node, and Chromium loading public/.
-e2e: e2e/node_modules/.package-lock.json function
-	$(FIREBASE) emulators:exec --only auth --project $(PROJECT) "cd e2e && node --test"
+# Real clients: the Auth emulator, the Firebase JS SDK in Node, and Chromium loading public/;
+# and the conformance suite against firebase-functions' own onCall (e2e/reference) in the
+# Functions emulator.
+e2e: e2e/node_modules/.package-lock.json e2e/reference/node_modules/.package-lock.json function
+	$(FIREBASE) emulators:exec --config e2e/firebase.json --only auth,functions --project $(PROJECT) "cd $(CURDIR)/e2e && node --test"
 
 # The Auth emulator, the function against it and the demo page; Ctrl-C stops them all.
 dev: e2e/node_modules/.package-lock.json function
@@ -35,6 +37,9 @@ function:
 # of both cores; its prebuilt binary cannot be fetched here); the CLI falls back to RegExp.
 e2e/node_modules/.package-lock.json: e2e/package-lock.json
 	npm ci --prefix e2e --no-audit --no-fund --omit=optional
+
+e2e/reference/node_modules/.package-lock.json: e2e/reference/package-lock.json
+	npm ci --prefix e2e/reference --no-audit --no-fund --omit=optional
 
 # The handler against the Admin SDK's own verification (Go benchmarks, interleaved), then the
 # function as Cloud Run runs it (the buildpack's main, K_SERVICE set, output on drained pipes)

@@ -11,7 +11,7 @@ const (
 	allowedMethods = "GET, POST, OPTIONS"
 	// What the Firebase SDKs send, then what tracing libraries add to cross-origin calls: a web
 	// app must not break when it turns tracing on (onCall allows any requested header).
-	allowedHeaders = "Authorization, Content-Type, X-Firebase-AppCheck, Firebase-Instance-ID-Token, " +
+	allowedHeaders = "Authorization, Content-Type, Accept, X-Firebase-AppCheck, Firebase-Instance-ID-Token, " +
 		"X-Firebase-GMPID, X-Client-Version, traceparent, tracestate, sentry-trace, baggage"
 )
 

@@ -360,7 +360,7 @@ func TestCORS(t *testing.T) {
 			}
 			preflight := map[string]string{
 				"Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-				"Access-Control-Allow-Headers": "Authorization, Content-Type, X-Firebase-AppCheck, Firebase-Instance-ID-Token, X-Firebase-GMPID, X-Client-Version, traceparent, tracestate, sentry-trace, baggage",
+				"Access-Control-Allow-Headers": "Authorization, Content-Type, Accept, X-Firebase-AppCheck, Firebase-Instance-ID-Token, X-Firebase-GMPID, X-Client-Version, traceparent, tracestate, sentry-trace, baggage",
 				"Access-Control-Max-Age":       "3600",
 			}
 			for name, want := range preflight {

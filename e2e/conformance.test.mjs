@@ -1,0 +1,308 @@
+// Conformance with the reference implementation of the callable protocol: every request below
+// goes to the Go function and to firebase-functions' own onCall with the same logic
+// (e2e/reference), served by the Functions emulator against the same Auth emulator, and the
+// answers are compared: HTTP status, canonical error status, answer shape, streaming framing and
+// CORS decisions (messages may differ). A difference is allowed only where `deliberate` below
+// lists it with its reason (the README's list); any other fails the suite.
+import { test, before, after } from "node:test";
+import fs from "node:fs";
+import http from "node:http";
+import assert from "node:assert/strict";
+import { initializeApp, deleteApp } from "firebase/app";
+import { getAuth, connectAuthEmulator, signInAnonymously } from "firebase/auth";
+import { getFunctions, httpsCallableFromURL } from "firebase/functions";
+import { startFunction } from "./function.mjs";
+import { emulatorHost, project, signUpAnonymously } from "./emulator.mjs";
+
+const referenceURL = `http://127.0.0.1:5001/${project}/us-central1/proficientHmac`;
+const origin = "https://app.example.com";
+
+// deliberate are the differences from onCall that the function makes on purpose, by key, as
+// the README lists them (its "Conformance with onCall" table): one list, for people and for
+// this suite.
+export const deliberate = Object.fromEntries(
+  fs.readFileSync(new URL("../README.md", import.meta.url), "utf8")
+    .split("### Conformance with onCall")[1].split("\n## ")[0]
+    .split("\n").map((line) => line.match(/^\| `(\w+)` \| (.+) \|$/)).filter(Boolean)
+    .map(([, key, reason]) => [key, reason]),
+);
+
+let fn;
+const tokens = {};
+let same = 0;
+let differ = 0;
+before(async () => {
+  fn = await startFunction();
+  for (const name of ["a", "b"]) {
+    const { idToken, localId } = await signUpAnonymously();
+    tokens[name] = { idToken, uid: localId };
+  }
+  await waitForReference();
+});
+after(async () => {
+  await fn?.stop();
+  console.log(`${same} same, ${differ} differ (deliberate)`);
+});
+
+// The reference function loads after the emulator says it is ready: wait until it answers.
+async function waitForReference() {
+  for (let attempt = 0; attempt < 300; attempt++) {
+    try {
+      const res = await fetch(referenceURL, { method: "POST", headers: { "Content-Type": "application/json" }, body: '{"data":null}' });
+      if (res.status === 401) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`the reference onCall at ${referenceURL} never answered`);
+}
+
+// An unsigned token with chosen claims: both Admin SDKs skip the signature against the emulator
+// and check the claims.
+function craftedToken(claims) {
+  const enc = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  const now = Math.floor(Date.now() / 1000);
+  return `${enc({ alg: "none", typ: "JWT" })}.${enc({
+    iss: `https://securetoken.google.com/${project}`, aud: project, sub: tokens.a.uid, user_id: tokens.a.uid,
+    iat: now - 10, exp: now + 3600, auth_time: now - 10, firebase: { sign_in_provider: "anonymous", identities: {} },
+    ...claims,
+  })}.`;
+}
+
+const json = "application/json";
+const bigPadding = "x".repeat(70 * 1024);
+
+// cases: name, the deliberate difference it shows (or none), and the request.
+function cases() {
+  const a = () => `Bearer ${tokens.a.idToken}`;
+  const call = (name, body, extra = {}) => ({ name, method: "POST", contentType: json, body, auth: a, ...extra });
+  const list = [
+    // The callable shapes, as the SDKs send them.
+    call("callable, null data", '{"data":null}'),
+    call("callable, empty data", '{"data":{}}'),
+    call("callable, own ID", () => JSON.stringify({ data: { userExternalId: tokens.a.uid } })),
+    call("callable, own ID and other members", () => JSON.stringify({ data: { userExternalId: tokens.a.uid, agentId: "ag_1", n: [1, 2] } })),
+    call("callable, null ID", '{"data":{"userExternalId":null}}'),
+    call("callable, another user's ID", () => JSON.stringify({ data: { userExternalId: tokens.b.uid } })),
+    call("callable, empty-string ID", '{"data":{"userExternalId":""}}'),
+    call("callable, number ID", '{"data":{"userExternalId":42}}'),
+    call("callable, boolean ID", '{"data":{"userExternalId":true}}'),
+    call("callable, object ID", '{"data":{"userExternalId":{"uid":"x"}}}'),
+    call("callable, string data", '{"data":"x"}'),
+    call("callable, number data", '{"data":7}'),
+    call("callable, array data", '{"data":[1]}'),
+    call("callable, extra top-level member", '{"data":null,"x":1}'),
+    call("callable, extra userExternalId beside data", () => JSON.stringify({ data: null, userExternalId: tokens.a.uid })),
+    // JSON edge cases.
+    call("escaped key", '{"d\\u0061ta":{"userExternal\\u0049d":null}}'),
+    call("escaped key, another user's ID", () => `{"d\\u0061ta":{"userExternal\\u0049d":"${tokens.b.uid}"}}`),
+    call("case variant Data", '{"Data":null}', { differs: "rest" }),
+    call("case variant of the ID is just another member", () => JSON.stringify({ data: { UserExternalId: tokens.b.uid } })),
+    call("white space around", ' \n\t{ "data" : null } \n'),
+    call("duplicate data", '{"data":null,"data":{}}', { differs: "strict" }),
+    call("duplicate ID, own last", () => `{"data":{"userExternalId":"${tokens.b.uid}","userExternalId":"${tokens.a.uid}"}}`, { differs: "strict" }),
+    call("duplicate ID, own first", () => `{"data":{"userExternalId":"${tokens.a.uid}","userExternalId":"${tokens.b.uid}"}}`, { differs: "strict" }),
+    call("duplicate deeper down", '{"data":{"x":{"a":1,"a":2}}}', { differs: "strict" }),
+    call("invalid UTF-8", () => Buffer.concat([Buffer.from('{"data":{"x":"'), Buffer.from([0xff]), Buffer.from('"}}')]), { differs: "strict" }),
+    call("malformed JSON", '{"data":', { differs: "bodyparser" }),
+    call("trailing garbage", '{"data":null} x', { differs: "bodyparser" }),
+    call("JSON array", '[{"data":null}]'),
+    call("JSON null", "null", { differs: "bodyparser" }),
+    call("JSON string", '"data"', { differs: "bodyparser" }),
+    call("empty object", "{}", { differs: "rest" }),
+    call("REST body, own ID", () => JSON.stringify({ userExternalId: tokens.a.uid }), { differs: "rest" }),
+    call("no body", undefined, { contentType: undefined, differs: "rest" }),
+    // Content types.
+    call("charset in the content type", '{"data":null}', { contentType: "application/json; charset=utf-8" }),
+    call("upper-case content type", '{"data":null}', { contentType: "Application/JSON" }),
+    call("text/plain", '{"data":null}', { contentType: "text/plain" }),
+    call("form content type", '{"data":null}', { contentType: "application/x-www-form-urlencoded" }),
+    call("no content type", '{"data":null}', { contentType: undefined }),
+    // Sizes.
+    call("body of 70 KiB", () => JSON.stringify({ data: { padding: bigPadding } }), { differs: "size" }),
+    call("body of 60 KiB", () => JSON.stringify({ data: { padding: bigPadding.slice(0, 60 * 1024) } })),
+    // Tokens.
+    call("signed out", '{"data":null}', { auth: undefined }),
+    call("garbage token", '{"data":null}', { auth: () => "Bearer not.a.jwt" }),
+    call("another user's token", '{"data":null}', { auth: () => `Bearer ${tokens.b.idToken}` }),
+    call("lower-case scheme", '{"data":null}', { auth: () => `bearer ${tokens.a.idToken}` }),
+    call("Basic scheme", '{"data":null}', { auth: () => `Basic ${tokens.a.idToken}` }),
+    call("expired token", '{"data":null}', { auth: () => `Bearer ${craftedToken({ iat: Math.floor(Date.now() / 1000) - 7200, exp: Math.floor(Date.now() / 1000) - 3600 })}` }),
+    call("token for another project", '{"data":null}', { auth: () => `Bearer ${craftedToken({ aud: "other-project", iss: "https://securetoken.google.com/other-project" })}` }),
+    call("token without a subject", '{"data":null}', { auth: () => `Bearer ${craftedToken({ sub: "" })}` }),
+    // Methods.
+    { name: "GET, no body", method: "GET", auth: a, differs: "get" },
+    { name: "GET with a callable body", method: "GET", contentType: json, body: '{"data":null}', auth: a },
+    { name: "PUT", method: "PUT", contentType: json, body: '{"data":null}', auth: a, differs: "method" },
+    { name: "DELETE", method: "DELETE", auth: a, differs: "method" },
+    { name: "PATCH", method: "PATCH", contentType: json, body: '{"data":null}', auth: a, differs: "method" },
+    // Streaming, as .stream() asks for it.
+    call("stream, result", '{"data":null}', { accept: "text/event-stream" }),
+    call("stream, another user's ID", () => JSON.stringify({ data: { userExternalId: tokens.b.uid } }), { accept: "text/event-stream" }),
+    call("stream, signed out", '{"data":null}', { accept: "text/event-stream", auth: undefined }),
+    call("stream, garbage token", '{"data":null}', { accept: "text/event-stream", auth: () => "Bearer not.a.jwt" }),
+    call("stream, malformed JSON", '{"data":', { accept: "text/event-stream", differs: "bodyparser" }),
+    call("stream, string data", '{"data":"x"}', { accept: "text/event-stream" }),
+    call("stream, extra member", '{"data":null,"x":1}', { accept: "text/event-stream" }),
+    call("stream, text/plain", '{"data":null}', { accept: "text/event-stream", contentType: "text/plain" }),
+    call("stream Accept among others is not a stream", '{"data":null}', { accept: "text/event-stream, application/json" }),
+    call("stream Accept in capitals is not a stream", '{"data":null}', { accept: "Text/Event-Stream" }),
+    // CORS.
+    call("no Origin", '{"data":null}', { origin: undefined }),
+    call("refusal carries CORS", '{"data":null}', { auth: undefined, origin: "http://localhost:5173" }),
+  ];
+  const preflight = (name, requestHeaders, extra = {}) =>
+    ({ name, method: "OPTIONS", origin, preflight: { method: "POST", headers: requestHeaders }, ...extra });
+  list.push(
+    preflight("preflight, what the web SDK sends", "authorization,content-type"),
+    preflight("preflight, with App Check", "authorization,content-type,x-firebase-appcheck"),
+    preflight("preflight, with the instance ID token", "authorization,content-type,firebase-instance-id-token"),
+    preflight("preflight, W3C trace context", "authorization,content-type,traceparent,tracestate"),
+    preflight("preflight, Sentry", "authorization,content-type,sentry-trace,baggage"),
+    preflight("preflight, streaming", "accept,authorization,content-type"),
+    preflight("preflight, no headers asked for", undefined),
+  );
+  return list;
+}
+
+// send makes one request and reduces the answer to what is compared.
+async function send(url, c) {
+  const headers = {};
+  if (c.contentType) headers["Content-Type"] = c.contentType;
+  if (c.auth) headers.Authorization = c.auth();
+  if (c.accept) headers.Accept = c.accept;
+  const from = "origin" in c ? c.origin : origin;
+  if (from) headers.Origin = from;
+  if (c.preflight) {
+    headers["Access-Control-Request-Method"] = c.preflight.method;
+    if (c.preflight.headers) headers["Access-Control-Request-Headers"] = c.preflight.headers;
+  }
+  const body = typeof c.body === "function" ? c.body() : c.body;
+  const res = await request(url, c.method, headers, body);
+  const text = res.text;
+  const answer = { status: res.status, cors: res.headers["access-control-allow-origin"] !== undefined };
+  if (c.preflight) {
+    const allowed = (res.headers["access-control-allow-headers"] ?? "").toLowerCase().split(/\s*,\s*/);
+    answer.headersAllowed = (c.preflight.headers ?? "").split(",").filter(Boolean).every((h) => allowed.includes(h));
+    return answer;
+  }
+  if (c.accept === "text/event-stream") {
+    // The SDK reads only "data: " lines; there must be exactly one, holding the answer.
+    const events = text.split("\n").filter((line) => line.startsWith("data: "));
+    answer.events = events.length;
+    if (events.length === 1) Object.assign(answer, shape(events[0].slice("data: ".length)));
+    return answer;
+  }
+  return Object.assign(answer, shape(text));
+}
+
+// request sends one request as given (fetch refuses a GET with a body, which axios sends).
+function request(url, method, headers, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers: body === undefined ? headers : { ...headers, "Content-Length": Buffer.byteLength(body) } }, (res) => {
+      const chunks = [];
+      res.on("data", (chunk) => chunks.push(chunk));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString() }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+// shape is what the SDK takes from a body: a result's keys, or an error's canonical status.
+function shape(text) {
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { shape: "not JSON" };
+  }
+  if (body?.error) return { shape: "error", error: body.error.status };
+  if (body?.result !== undefined) return { shape: "result", keys: Object.keys(body.result).sort().join(",") };
+  return { shape: "other", keys: Object.keys(body ?? {}).sort().join(",") };
+}
+
+test("conformance with firebase-functions' onCall", async (t) => {
+  const cs = cases();
+  assert.ok(cs.length >= 60, `${cs.length} cases: want at least 60`);
+  for (const c of cs) {
+    await t.test(c.name, async () => {
+      const [ours, theirs] = [await send(fn.url, c), await send(referenceURL, c)];
+      let equal = true;
+      try {
+        assert.deepEqual(ours, theirs);
+      } catch {
+        equal = false;
+      }
+      if (c.differs) {
+        assert.ok(deliberate[c.differs], `unknown deliberate difference ${c.differs}`);
+        assert.ok(!equal, `listed as a deliberate difference (${c.differs}), but both answered ${JSON.stringify(ours)}`);
+        differ++;
+        return;
+      }
+      assert.deepEqual(ours, theirs, "the function (actual) and onCall (expected) differ, and the difference is not listed");
+      same++;
+    });
+  }
+  for (const key of Object.keys(deliberate)) {
+    assert.ok(cs.some((c) => c.differs === key), `the README lists the difference ${key}, and no case shows it`);
+  }
+});
+
+// The same through the Firebase JS SDK, as an app calls it: what each call settles to (the data's
+// keys, or the functions/… error code) must be the same from both.
+test("conformance through the Firebase JS SDK", async (t) => {
+  let apps = 0;
+  // outcome runs one scenario against url in a fresh app and reduces what the SDK gave.
+  async function outcome(url, scenario) {
+    const app = initializeApp({ apiKey: "demo-api-key", projectId: project }, `conformance-${++apps}`);
+    try {
+      const auth = getAuth(app);
+      connectAuthEmulator(auth, `http://${emulatorHost}`, { disableWarnings: true });
+      const user = scenario.signedIn ? (await signInAnonymously(auth)).user : null;
+      const callable = httpsCallableFromURL(getFunctions(app), url, scenario.options);
+      const arg = scenario.arg?.(user);
+      let data;
+      if (scenario.stream) {
+        const { stream, data: settled } = await callable.stream(arg);
+        const result = settled.then((value) => ({ value }), (error) => ({ error })); // handled at once
+        const chunks = [];
+        try {
+          for await (const chunk of stream) chunks.push(chunk);
+        } catch {
+          // the same error settles the data promise
+        }
+        const { value, error } = await result;
+        if (error) throw error;
+        if (chunks.length) return { chunks: chunks.length };
+        data = value;
+      } else {
+        ({ data } = await callable(arg));
+      }
+      const ok = data?.userExternalId === user?.uid && typeof data?.hmac === "string";
+      return { keys: Object.keys(data ?? {}).sort().join(","), forTheUser: ok };
+    } catch (err) {
+      return { code: err.code };
+    } finally {
+      await deleteApp(app);
+    }
+  }
+  const scenarios = [
+    { name: "call, signed in", signedIn: true },
+    { name: "call, own ID", signedIn: true, arg: (u) => ({ userExternalId: u.uid }) },
+    { name: "call, another user's ID", signedIn: true, arg: () => ({ userExternalId: "someone-else" }) },
+    { name: "call, signed out" },
+    { name: "call, limitedUseAppCheckTokens", signedIn: true, options: { limitedUseAppCheckTokens: true } },
+    { name: ".stream(), signed in", signedIn: true, stream: true },
+    { name: ".stream(), another user's ID", signedIn: true, stream: true, arg: () => ({ userExternalId: "someone-else" }) },
+    { name: ".stream(), signed out", stream: true },
+  ];
+  for (const scenario of scenarios) {
+    await t.test(scenario.name, async () => {
+      const [ours, theirs] = [await outcome(fn.url, scenario), await outcome(referenceURL, scenario)];
+      assert.deepEqual(ours, theirs, "the function (actual) and onCall (expected) settle differently");
+      same++;
+    });
+  }
+});
