@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -106,6 +107,9 @@ func bearerToken(h http.Header) string {
 // keys, so the first user does not wait for them; warm is closed when that fetch has ended. The
 // fetch lasts no longer than ctx.
 func newAuthenticator(ctx context.Context, cfg config, timeout time.Duration, log *slog.Logger, opts ...option.ClientOption) (a *authenticator, warm <-chan struct{}, err error) {
+	if err := checkEmulator(ctx, cfg.emulatorHost); err != nil {
+		return nil, nil, err
+	}
 	verify, err := newVerifier(ctx, cfg, opts...)
 	if err != nil {
 		return nil, nil, err
@@ -125,6 +129,23 @@ func newAuthenticator(ctx context.Context, cfg config, timeout time.Duration, lo
 		}
 	}()
 	return &authenticator{verify: verify, timeout: timeout, allowAnonymous: cfg.allowAnonymous}, done, nil
+}
+
+// checkEmulator makes sure the Auth emulator answers, when one is named: the Admin SDK asks it
+// about every token, and a wrong host or port would otherwise make every request wait for the
+// verification timeout and answer 503.
+func checkEmulator(ctx context.Context, host string) error {
+	if host == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	conn, err := new(net.Dialer).DialContext(ctx, "tcp", host)
+	if err != nil {
+		return &configError{envEmulatorHost, fmt.Sprintf("is %.100q, and nothing answers there", host),
+			"start the emulator (firebase emulators:start --only auth) or set the host:port it prints"}
+	}
+	return conn.Close()
 }
 
 // warmKeys has the Admin SDK fetch and cache Google's signing keys. The SDK has no call for

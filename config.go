@@ -2,6 +2,7 @@ package proficienthmac
 
 import (
 	"fmt"
+	"net"
 	"log/slog"
 	"regexp"
 	"strconv"
@@ -73,6 +74,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if cfg.emulatorHost != "" && cfg.onCloudRun {
 		return cfg, &configError{envEmulatorHost, "is set on Cloud Run",
 			"remove it: with it the Admin SDK accepts unsigned tokens, so anyone could get any user's HMAC"}
+	}
+	if _, _, err := net.SplitHostPort(cfg.emulatorHost); cfg.emulatorHost != "" && (err != nil || strings.Contains(cfg.emulatorHost, "/")) {
+		return cfg, &configError{envEmulatorHost, fmt.Sprintf("is %.100q, which is not host:port", cfg.emulatorHost),
+			"set it to the emulator's host:port with no scheme, such as 127.0.0.1:9099 (connectAuthEmulator takes a URL; this variable does not)"}
+	}
+	if a, b := strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT")), strings.TrimSpace(getenv("GCLOUD_PROJECT")); a != "" && b != "" && a != b {
+		return cfg, &configError{"GOOGLE_CLOUD_PROJECT", fmt.Sprintf("is %.100q but GCLOUD_PROJECT is %.100q", a, b),
+			"set both to your Firebase project ID, or unset one"}
 	}
 
 	var err error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -106,6 +107,10 @@ func TestLoadConfig(t *testing.T) {
 		{"LOG_LEVEL unknown", with(map[string]string{"LOG_LEVEL": "verbose"}), "LOG_LEVEL", nil},
 		{"emulator locally", with(map[string]string{envEmulatorHost: "127.0.0.1:9099"}), "", nil},
 		{"emulator on Cloud Run", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "K_SERVICE": "proficient-hmac"}), envEmulatorHost, nil},
+		{"emulator host with a scheme", with(map[string]string{envEmulatorHost: "http://127.0.0.1:9099"}), envEmulatorHost, nil},
+		{"emulator host without a port", with(map[string]string{envEmulatorHost: "127.0.0.1"}), envEmulatorHost, nil},
+		{"projects that disagree", map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-a", "GCLOUD_PROJECT": "demo-b", envSecret: testSecret}, "GOOGLE_CLOUD_PROJECT", nil},
+		{"projects that agree", map[string]string{"GOOGLE_CLOUD_PROJECT": "demo-a", "GCLOUD_PROJECT": "demo-a", envSecret: testSecret}, "", nil},
 		{"emulator with K_REVISION", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "K_REVISION": "proficient-hmac-00001"}), envEmulatorHost, nil},
 		{"emulator with K_CONFIGURATION", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "K_CONFIGURATION": "proficient-hmac"}), envEmulatorHost, nil},
 		{"emulator in a Cloud Run job", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "CLOUD_RUN_JOB": "nightly"}), envEmulatorHost, nil},
@@ -186,5 +191,23 @@ func TestProjectFromMetadata(t *testing.T) {
 	}
 	if got, code := hmacFor(t, h); got != testUIDHMAC {
 		t.Errorf("got %q (%d), want %q", got, code, testUIDHMAC)
+	}
+}
+
+// TestEmulatorThatDoesNotAnswer: a wrong emulator port stops the start at once, naming the
+// variable, instead of making every request wait for a 503.
+func TestEmulatorThatDoesNotAnswer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	cfg := testConfig()
+	cfg.emulatorHost = closed
+	_, err = newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}})
+	var ce *configError
+	if !errors.As(err, &ce) || ce.variable != envEmulatorHost || !strings.Contains(err.Error(), closed) {
+		t.Fatalf("got %v, want a configuration error naming %s and %s", err, envEmulatorHost, closed)
 	}
 }

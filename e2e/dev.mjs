@@ -6,7 +6,9 @@ import { startStaticServer } from "./static-server.mjs";
 import { emulatorHost, project, signUpAnonymously } from "./emulator.mjs";
 
 const fn = await startFunction({ port: Number(process.env.PORT ?? 8080), output: process.stderr });
-const site = await startStaticServer({ port: Number(process.env.PAGE_PORT ?? 5002) });
+// The page calls /api/proficient-hmac on its own origin, forwarded to the function as the
+// Hosting rewrite does, so it follows PORT.
+const site = await startStaticServer({ port: Number(process.env.PAGE_PORT ?? 5002), functionURL: fn.url });
 const { idToken } = await signUpAnonymously();
 const curl = `curl -s -X POST ${fn.url} -H 'Authorization: Bearer ${idToken}'`;
 const answer = await (await fetch(fn.url, { method: "POST", headers: { Authorization: `Bearer ${idToken}` } })).text();

@@ -1,5 +1,7 @@
 // A static server for public/ on its own origin, as Firebase Hosting would serve it, plus the
-// firebase package's browser modules. The page imports the SDK from its CDN URLs; an import map
+// firebase package's browser modules. Given the function's URL, it also forwards
+// /api/proficient-hmac to it, as the Hosting rewrite does in production (the Hosting emulator
+// cannot forward a "run" rewrite to a local service), so the page's relative URL works locally. The page imports the SDK from its CDN URLs; an import map
 // injected into index.html points those URLs at the locally installed copy, so it runs offline
 // with no bundler and the deployed page needs no change.
 import http from "node:http";
@@ -28,8 +30,28 @@ function fileFor(urlPath) {
   return file.startsWith(publicDir + path.sep) ? file : null;
 }
 
-async function serve(req, res) {
+// The rewrite's path, as firebase.json names it.
+const apiPath = "/api/proficient-hmac";
+
+// forward sends the request on to the function unchanged (method, path, query, headers, body)
+// and its answer back unchanged (status, headers, body).
+function forward(req, res, functionURL) {
+  const target = new URL(req.url, functionURL);
+  const headers = { ...req.headers, host: target.host };
+  const upstream = http.request(target, { method: req.method, headers }, (answer) => {
+    res.writeHead(answer.statusCode, answer.headers);
+    answer.pipe(res);
+  });
+  upstream.on("error", () => res.writeHead(502, { "Content-Type": "text/plain" }).end("the function is not answering\n"));
+  req.pipe(upstream);
+}
+
+async function serve(req, res, functionURL) {
   const urlPath = decodeURIComponent(new URL(req.url, "http://x").pathname);
+  if (functionURL && urlPath === apiPath) {
+    forward(req, res, functionURL);
+    return;
+  }
   const file = fileFor(urlPath);
   let body;
   try {
@@ -48,9 +70,10 @@ async function serve(req, res) {
   res.end(body);
 }
 
-// startStaticServer listens on host:port (port 0: any free port) and resolves to its URL.
-export function startStaticServer({ port = 0, host = "127.0.0.1" } = {}) {
-  const server = http.createServer((req, res) => serve(req, res).catch(() => res.destroy()));
+// startStaticServer listens on host:port (port 0: any free port) and resolves to its URL; with
+// functionURL it forwards /api/proficient-hmac there.
+export function startStaticServer({ port = 0, host = "127.0.0.1", functionURL } = {}) {
+  const server = http.createServer((req, res) => serve(req, res, functionURL).catch(() => res.destroy()));
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
