@@ -2,8 +2,8 @@ package proficienthmac
 
 import (
 	"fmt"
-	"net"
 	"log/slog"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
