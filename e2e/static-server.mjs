@@ -13,7 +13,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const publicDir = path.join(here, "..", "public");
 const firebaseDir = path.join(here, "node_modules", "firebase");
 const { version } = JSON.parse(await fs.readFile(path.join(firebaseDir, "package.json"), "utf8"));
-const localSDK = `/__firebasejs/${version}/`;
+export const localSDK = `/__firebasejs/${version}/`;
+export const sdkVersion = version;
 const importMap = `<script type="importmap">${JSON.stringify({
   imports: { [`https://www.gstatic.com/firebasejs/${version}/`]: localSDK },
 })}</script>`;
@@ -46,10 +47,14 @@ function forward(req, res, functionURL) {
   req.pipe(upstream);
 }
 
-async function serve(req, res, functionURL) {
+async function serve(req, res, functionURL, files) {
   const urlPath = decodeURIComponent(new URL(req.url, "http://x").pathname);
   if (functionURL && urlPath === apiPath) {
     forward(req, res, functionURL);
+    return;
+  }
+  if (files[urlPath]) {
+    res.writeHead(200, { "Content-Type": types[path.extname(urlPath)], "Cache-Control": "no-store" }).end(files[urlPath]);
     return;
   }
   const file = fileFor(urlPath);
@@ -71,9 +76,9 @@ async function serve(req, res, functionURL) {
 }
 
 // startStaticServer listens on host:port (port 0: any free port) and resolves to its URL; with
-// functionURL it forwards /api/proficient-hmac there.
-export function startStaticServer({ port = 0, host = "127.0.0.1", functionURL } = {}) {
-  const server = http.createServer((req, res) => serve(req, res, functionURL).catch(() => res.destroy()));
+// functionURL it forwards /api/proficient-hmac there; files are extra pages by path (for tests).
+export function startStaticServer({ port = 0, host = "127.0.0.1", functionURL, files = {} } = {}) {
+  const server = http.createServer((req, res) => serve(req, res, functionURL, files).catch(() => res.destroy()));
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
