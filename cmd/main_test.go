@@ -40,14 +40,19 @@ func TestConfigurationErrorsStopTheRunner(t *testing.T) {
 		name     string
 		env      []string
 		variable string
+		says     string // part of the fix the line must give, if any
 	}{
-		{"no project", []string{"PROFICIENT_HMAC_SECRET=hsec_x"}, "GOOGLE_CLOUD_PROJECT"},
-		{"no secret", []string{"GOOGLE_CLOUD_PROJECT=demo-x"}, "PROFICIENT_HMAC_SECRET"},
-		{"secret without hsec_", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=sk_live_leak"}, "PROFICIENT_HMAC_SECRET"},
-		{"secret file missing", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_FILE=/nonexistent/hmac"}, "PROFICIENT_HMAC_SECRET_FILE"},
-		{"the secret in the file variable", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_FILE=hsec_sk_live_leak"}, "PROFICIENT_HMAC_SECRET_FILE"},
-		{"the secret in the version variable", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_VERSION=hsec_sk_live_leak"}, "PROFICIENT_HMAC_SECRET_VERSION"},
-		{"bad CORS origin", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "CORS_ALLOWED_ORIGINS=https://a.example/"}, "CORS_ALLOWED_ORIGINS"},
+		{"no project", []string{"PROFICIENT_HMAC_SECRET=hsec_x"}, "GOOGLE_CLOUD_PROJECT", ""},
+		{"no secret", []string{"GOOGLE_CLOUD_PROJECT=demo-x"}, "PROFICIENT_HMAC_SECRET", ""},
+		{"secret without hsec_", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=sk_live_leak"}, "PROFICIENT_HMAC_SECRET", ""},
+		{"secret file missing", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_FILE=/nonexistent/hmac"}, "PROFICIENT_HMAC_SECRET_FILE", "check the path"},
+		{"secret that is only the prefix", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_"}, "PROFICIENT_HMAC_SECRET", "only the prefix hsec_"},
+		{"emulator host with a scheme", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "FIREBASE_AUTH_EMULATOR_HOST=http://127.0.0.1:9099"}, "FIREBASE_AUTH_EMULATOR_HOST", "no scheme"},
+		{"emulator that does not answer", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "FIREBASE_AUTH_EMULATOR_HOST=127.0.0.1:1"}, "FIREBASE_AUTH_EMULATOR_HOST", "nothing answers"},
+		{"projects that disagree", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "GCLOUD_PROJECT=demo-y", "PROFICIENT_HMAC_SECRET=hsec_x"}, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"},
+		{"the secret in the file variable", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_FILE=hsec_sk_live_leak"}, "PROFICIENT_HMAC_SECRET_FILE", ""},
+		{"the secret in the version variable", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_VERSION=hsec_sk_live_leak"}, "PROFICIENT_HMAC_SECRET_VERSION", ""},
+		{"bad CORS origin", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "CORS_ALLOWED_ORIGINS=https://a.example/"}, "CORS_ALLOWED_ORIGINS", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +60,9 @@ func TestConfigurationErrorsStopTheRunner(t *testing.T) {
 			line := strings.TrimSuffix(stderr, "\n")
 			if !exitedWith(err, 1) || strings.Contains(line, "\n") || !strings.HasPrefix(line, "proficient-hmac: "+tt.variable+" ") {
 				t.Errorf("got %v, stderr %q; want exit 1 and one line naming %s", err, stderr, tt.variable)
+			}
+			if !strings.Contains(line, tt.says) {
+				t.Errorf("stderr %q: want it to say %q", stderr, tt.says)
 			}
 			if stdout != "" || strings.Contains(stderr, "sk_live_leak") {
 				t.Errorf("stdout %q, stderr %q: want nothing on stdout and no secret anywhere", stdout, stderr)
