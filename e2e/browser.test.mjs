@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import puppeteer from "puppeteer-core";
 import { startFunction, demoSecret } from "./function.mjs";
-import { startStaticServer } from "./static-server.mjs";
+import { startStaticServer, sdkVersion } from "./static-server.mjs";
 import { emulatorHost, project } from "./emulator.mjs";
 
 const expectedHMAC = (uid) => crypto.createHmac("sha256", demoSecret).update(uid).digest("base64");
@@ -101,6 +101,14 @@ test(".stream() in Chromium: the HMAC signed in, functions/unauthenticated signe
   await page.waitForFunction(() => document.getElementById("hmac").textContent !== "–", { timeout: 15000 });
   assert.equal(await text(page, "#hmac"), expectedHMAC(uid));
   assert.equal(await text(page, "#error"), "");
+  // Another user's ID, through the page's own app and the SDK's browser module.
+  const denied = await page.evaluate(async (url, version) => {
+    const { getApp } = await import(`https://www.gstatic.com/firebasejs/${version}/firebase-app.js`);
+    const { getFunctions, httpsCallableFromURL } = await import(`https://www.gstatic.com/firebasejs/${version}/firebase-functions.js`);
+    const { data } = await httpsCallableFromURL(getFunctions(getApp()), url).stream({ userExternalId: "someone-else" });
+    return data.then(() => "settled with data", (err) => err.code);
+  }, fn.url, sdkVersion);
+  assert.equal(denied, "functions/permission-denied");
   // On an error event the SDK errors its stream, which may cancel the fetch's body: Chromium
   // reports that as net::ERR_ABORTED. Anything else is a failure.
   assert.deepEqual(failures.filter((f) => !f.endsWith(" net::ERR_ABORTED")), []);
