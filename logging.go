@@ -167,10 +167,15 @@ func isHex(s string) bool {
 
 // A logWriter batches log lines and writes them within flushDelay, so a busy instance makes one
 // write(2) per batch rather than one per request (≈12% of throughput here). Flush writes what
-// is pending at once: on SIGTERM and before a configuration error stops the instance.
+// is pending at once: on SIGTERM and before a configuration error stops the instance. The
+// write(2) happens outside the lock that requests take to add their lines, so no request waits
+// on the pipe.
 type logWriter struct {
-	mu        sync.Mutex
-	out       io.Writer
+	out     io.Writer
+	writing sync.Mutex // held by the one flush under way, so batches go out in order
+	spare   []byte     // the last batch's buffer, for the next; only under writing
+
+	mu        sync.Mutex // guards what follows
 	buf       []byte
 	timer     *time.Timer
 	scheduled bool
@@ -190,31 +195,32 @@ func newLogWriter(out io.Writer) *logWriter {
 
 func (l *logWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.buf = append(l.buf, p...)
-	if len(l.buf) >= flushAtBytes {
-		return len(p), l.flushLocked()
-	}
-	if !l.scheduled {
+	full := len(l.buf) >= flushAtBytes
+	if !full && !l.scheduled {
 		l.scheduled = true
 		l.timer.Reset(flushDelay)
+	}
+	l.mu.Unlock()
+	if full {
+		return len(p), l.Flush()
 	}
 	return len(p), nil
 }
 
 // Flush writes out everything buffered.
 func (l *logWriter) Flush() error {
+	l.writing.Lock()
+	defer l.writing.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.flushLocked()
-}
-
-func (l *logWriter) flushLocked() error {
+	batch := l.buf
+	l.buf, l.spare = l.spare[:0], nil
 	l.scheduled = false
-	if len(l.buf) == 0 {
-		return nil
+	l.mu.Unlock()
+	var err error
+	if len(batch) > 0 {
+		_, err = l.out.Write(batch)
 	}
-	_, err := l.out.Write(l.buf)
-	l.buf = l.buf[:0]
+	l.spare = batch[:0]
 	return err
 }
