@@ -67,21 +67,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		emulatorHost: getenv(envEmulatorHost),
 		onCloudRun:   firstSet(getenv, cloudRunMarkers...) != "",
 	}
-	if cfg.projectID == "" && !cfg.onCloudRun {
-		return cfg, &configError{"GOOGLE_CLOUD_PROJECT", "is not set",
-			"set it to your Firebase project ID (on Cloud Run the metadata server supplies it)"}
-	}
-	if cfg.emulatorHost != "" && cfg.onCloudRun {
-		return cfg, &configError{envEmulatorHost, "is set on Cloud Run",
-			"remove it: with it the Admin SDK accepts unsigned tokens, so anyone could get any user's HMAC"}
-	}
-	if _, _, err := net.SplitHostPort(cfg.emulatorHost); cfg.emulatorHost != "" && (err != nil || strings.Contains(cfg.emulatorHost, "/")) {
-		return cfg, &configError{envEmulatorHost, fmt.Sprintf("is %.100q, which is not host:port", cfg.emulatorHost),
-			"set it to the emulator's host:port with no scheme, such as 127.0.0.1:9099 (connectAuthEmulator takes a URL; this variable does not)"}
-	}
-	if a, b := strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT")), strings.TrimSpace(getenv("GCLOUD_PROJECT")); a != "" && b != "" && a != b {
-		return cfg, &configError{"GOOGLE_CLOUD_PROJECT", fmt.Sprintf("is %.100q but GCLOUD_PROJECT is %.100q", a, b),
-			"set both to your Firebase project ID, or unset one"}
+	if err := checkProjectAndEmulator(cfg, getenv); err != nil {
+		return cfg, err
 	}
 
 	var err error
@@ -111,6 +98,31 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return cfg, err
 	}
 	return cfg, nil
+}
+
+// checkProjectAndEmulator checks which project the function serves and whether it may trust the
+// Auth emulator, where it runs.
+func checkProjectAndEmulator(cfg config, getenv func(string) string) error {
+	if cfg.projectID == "" && !cfg.onCloudRun {
+		return &configError{"GOOGLE_CLOUD_PROJECT", "is not set",
+			"set it to your Firebase project ID (on Cloud Run the metadata server supplies it)"}
+	}
+	if a, b := strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT")), strings.TrimSpace(getenv("GCLOUD_PROJECT")); a != "" && b != "" && a != b {
+		return &configError{"GOOGLE_CLOUD_PROJECT", fmt.Sprintf("is %.100q but GCLOUD_PROJECT is %.100q", a, b),
+			"set both to your Firebase project ID, or unset one"}
+	}
+	if cfg.emulatorHost == "" {
+		return nil
+	}
+	if cfg.onCloudRun {
+		return &configError{envEmulatorHost, "is set on Cloud Run",
+			"remove it: with it the Admin SDK accepts unsigned tokens, so anyone could get any user's HMAC"}
+	}
+	if _, _, err := net.SplitHostPort(cfg.emulatorHost); err != nil || strings.Contains(cfg.emulatorHost, "/") {
+		return &configError{envEmulatorHost, fmt.Sprintf("is %.100q, which is not host:port", cfg.emulatorHost),
+			"set it to the emulator's host:port with no scheme, such as 127.0.0.1:9099 (connectAuthEmulator takes a URL; this variable does not)"}
+	}
+	return nil
 }
 
 func loadSecretConfig(getenv func(string) string) (secretConfig, error) {
