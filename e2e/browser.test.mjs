@@ -4,9 +4,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
-import puppeteer from "puppeteer-core";
+import { launchChromium } from "./chromium.mjs";
 import { startFunction, demoSecret } from "./function.mjs";
 import { startStaticServer, sdkVersion } from "./static-server.mjs";
 import { emulatorHost, project } from "./emulator.mjs";
@@ -14,28 +13,19 @@ import { emulatorHost, project } from "./emulator.mjs";
 const expectedHMAC = (uid) => crypto.createHmac("sha256", demoSecret).update(uid).digest("base64");
 const screenshots = path.join(import.meta.dirname, "screenshots");
 
-let fn, site, hosting, browser, profile;
+let fn, site, hosting, chromium, browser;
 before(async () => {
   fn = await startFunction();
   site = await startStaticServer();
   hosting = await startStaticServer({ functionURL: fn.url }); // the same origin, as make dev and Hosting serve it
-  profile = await fs.mkdtemp(path.join(os.tmpdir(), "chromium-"));
-  browser = await puppeteer.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    userDataDir: profile,
-    // Every name resolves to nothing: the page and the function are IP literals on loopback, and
-    // Chromium's own lookups (accounts.google.com, clients2.google.com) must not leave the machine.
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"],
-  });
+  chromium = await launchChromium();
+  browser = chromium.browser;
 });
 after(async () => {
-  await browser?.close();
+  await chromium?.close();
   await site?.close();
   await hosting?.close();
   await fn?.stop();
-  if (profile) await fs.rm(profile, { recursive: true, force: true });
 });
 
 // openPage loads the demo page, signed out, pointed at the local function on another origin

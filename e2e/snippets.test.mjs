@@ -9,7 +9,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import * as esbuild from "esbuild";
-import puppeteer from "puppeteer-core";
+import { launchChromium } from "./chromium.mjs";
 import { startFunction, demoSecret } from "./function.mjs";
 import { startStaticServer, localSDK, sdkVersion } from "./static-server.mjs";
 import { emulatorHost, project } from "./emulator.mjs";
@@ -106,7 +106,7 @@ async function bundleReactApp() {
   }
 }
 
-let fn, site, browser, profile;
+let fn, site, chromium, browser;
 before(async () => {
   fn = await startFunction();
   site = await startStaticServer({
@@ -119,20 +119,13 @@ before(async () => {
       "/snippets/react.js": await bundleReactApp(),
     },
   });
-  profile = await fs.mkdtemp(path.join(os.tmpdir(), "chromium-"));
-  browser = await puppeteer.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    userDataDir: profile,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"],
-  });
+  chromium = await launchChromium();
+  browser = chromium.browser;
 });
 after(async () => {
-  await browser?.close();
+  await chromium?.close();
   await site?.close();
   await fn?.stop();
-  if (profile) await fs.rm(profile, { recursive: true, force: true });
 });
 
 async function open(t, page) {
