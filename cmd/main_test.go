@@ -48,7 +48,7 @@ func TestConfigurationErrorsStopTheRunner(t *testing.T) {
 		{"secret file missing", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_FILE=/nonexistent/hmac"}, "PROFICIENT_HMAC_SECRET_FILE", "check the path"},
 		{"secret that is only the prefix", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_"}, "PROFICIENT_HMAC_SECRET", "only the prefix hsec_"},
 		{"emulator host with a scheme", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "FIREBASE_AUTH_EMULATOR_HOST=http://127.0.0.1:9099"}, "FIREBASE_AUTH_EMULATOR_HOST", "no scheme"},
-		{"emulator that does not answer", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "FIREBASE_AUTH_EMULATOR_HOST=127.0.0.1:1"}, "FIREBASE_AUTH_EMULATOR_HOST", "nothing answers"},
+		{"emulator that does not answer", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "FIREBASE_AUTH_EMULATOR_HOST=" + closedAddr(t)}, "FIREBASE_AUTH_EMULATOR_HOST", "nothing answers"},
 		{"projects that disagree", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "GCLOUD_PROJECT=demo-y", "PROFICIENT_HMAC_SECRET=hsec_x"}, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"},
 		{"the secret in the file variable", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_FILE=hsec_sk_live_leak"}, "PROFICIENT_HMAC_SECRET_FILE", ""},
 		{"the secret in the version variable", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_VERSION=hsec_sk_live_leak"}, "PROFICIENT_HMAC_SECRET_VERSION", ""},
@@ -144,6 +144,17 @@ func TestRunnerSettings(t *testing.T) {
 	if !exitedWith(err, 1) || !strings.HasPrefix(stderr, "proficient-hmac: PORT is \"abc\"") || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("got %v, stderr %q; want exit 1 and one line naming PORT", err, stderr)
 	}
+}
+
+// closedAddr is a loopback address where nothing listens.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // startRunner starts the runner on a free port with env and returns its address once it says
