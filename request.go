@@ -59,26 +59,25 @@ func parseRequest(r *http.Request) (hmacRequest, *apiError) {
 	if !isJSON(r.Header.Get("Content-Type")) {
 		return req, badRequest("bad_content_type", "Send the body as JSON with Content-Type: application/json.")
 	}
-	members, apiErr := objectMembers(body)
+	fields, apiErr := decodeBody(body)
 	if apiErr != nil {
 		return req, apiErr
 	}
-	data, callable := members["data"]
-	if !callable {
+	if fields.Data == nil {
 		req.form = formREST // a REST body: answered as REST, whatever it accepts
-		req.claimedID, apiErr = claimedExternalID(members["userExternalId"])
+		req.claimedID, apiErr = claimedExternalID(fields.UserExternalID)
 		return req, apiErr
 	}
 	if r.Method != http.MethodPost {
 		return req, badRequest("callable_not_post", `Callable requests ({"data": …}) must use POST.`)
 	}
-	if len(members) != 1 {
+	if fields.UserExternalID != nil || fields.Others != nil {
 		return req, badRequest("callable_extra_keys", `A callable request body must be exactly {"data": …}.`)
 	}
 	if req.form != formStream {
 		req.form = formCallable
 	}
-	req.claimedID, apiErr = callableClaim(data)
+	req.claimedID, apiErr = callableClaim(fields.Data)
 	return req, apiErr
 }
 
@@ -129,19 +128,26 @@ func readBody(r *http.Request) ([]byte, *apiError) {
 	return body, nil
 }
 
-// objectMembers decodes a JSON object into its members, each left as raw JSON.
-func objectMembers(object []byte) (map[string]jsontext.Value, *apiError) {
-	if jsontext.Value(object).Kind() != '{' {
-		return nil, badRequest("bad_json", "The body must be a JSON object.")
+// bodyFields are the members of a body that matter, each left as raw JSON; nil when absent.
+type bodyFields struct {
+	Data           jsontext.Value `json:"data"`           // a callable's argument
+	UserExternalID jsontext.Value `json:"userExternalId"` // a REST body's claim
+	Others         jsontext.Value `json:",embed"`         // any other member, as an object
+}
+
+// decodeBody decodes a JSON object body.
+func decodeBody(body []byte) (bodyFields, *apiError) {
+	var fields bodyFields
+	if jsontext.Value(body).Kind() != '{' {
+		return fields, badRequest("bad_json", "The body must be a JSON object.")
 	}
-	var members map[string]jsontext.Value
-	if err := json.Unmarshal(object, &members); err != nil {
+	if err := json.Unmarshal(body, &fields); err != nil {
 		if errors.Is(err, jsontext.ErrDuplicateName) {
-			return nil, badRequest("duplicate_name", "The body names a member twice in one object: send each name once.")
+			return fields, badRequest("duplicate_name", "The body names a member twice in one object: send each name once.")
 		}
-		return nil, badRequest("bad_json", "The body is not valid JSON.")
+		return fields, badRequest("bad_json", "The body is not valid JSON.")
 	}
-	return members, nil
+	return fields, nil
 }
 
 // isJSON reports whether a Content-Type is application/json, parameters (charset) aside.
