@@ -81,7 +81,6 @@ func (l *requestLog) request(r *http.Request, start time.Time, o outcome) {
 			slog.Int("status", o.code),
 			slog.String("latency", strconv.FormatFloat(time.Since(start).Seconds(), 'f', 6, 64)+"s"),
 			slog.String("userAgent", bounded(r.UserAgent())),
-			slog.String("remoteIp", bounded(r.RemoteAddr)),
 		)},
 		slog.String("reason", o.reason))
 	for _, a := range [...]struct{ key, value string }{{"form", o.form}, {"uid", o.uid}, {"appCheck", o.appCheck}} {
@@ -93,7 +92,10 @@ func (l *requestLog) request(r *http.Request, start time.Time, o outcome) {
 		attrs = append(attrs, slog.String("error", bounded(o.cause.Error())))
 	}
 	attrs = appendTrace(attrs, l.projectID, r.Header)
-	l.log.LogAttrs(r.Context(), level, "request", attrs...)
+	// A Record with no program counter: the line names no source, so slog need not find one.
+	record := slog.NewRecord(time.Now(), level, "request", 0)
+	record.AddAttrs(attrs...)
+	_ = l.log.Handler().Handle(r.Context(), record)
 }
 
 // level is the severity of a request's log line: WARNING for a refusal, or for an invalid App

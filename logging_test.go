@@ -70,6 +70,14 @@ func TestRequestLog(t *testing.T) {
 	if httpRequest["requestUrl"] != "/api/proficient-hmac" || httpRequest["status"] != float64(200) || httpRequest["requestMethod"] != "POST" {
 		t.Errorf("httpRequest: got %v, want POST /api/proficient-hmac 200 without the query", httpRequest)
 	}
+	// On Cloud Run the connection comes from Google's front end, so RemoteAddr is not the
+	// client's; the platform's own request log, joined by the trace, has the real one.
+	if ip, logged := httpRequest["remoteIp"]; logged {
+		t.Errorf("httpRequest.remoteIp: got %v, want none", ip)
+	}
+	if _, named := success["source"]; named {
+		t.Errorf("source: got %v, want none", success["source"])
+	}
 	if latency, _ := httpRequest["latency"].(string); !strings.HasSuffix(latency, "s") {
 		t.Errorf("latency: got %q, want seconds like 0.000123s", latency)
 	}
