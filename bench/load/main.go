@@ -1,7 +1,9 @@
 // Command load measures the function against the minimal reference server, side by side on
 // loopback, as Cloud Run runs them: K_SERVICE and its siblings set, stdout and stderr into pipes
-// that are drained. It reports throughput and latency under wrk for each request form, cold
-// start (exec → first 200) and peak RSS. Both binaries run unmodified; Google's key endpoint
+// that are drained. It reports throughput, CPU per request and latency under wrk for each
+// request form, cold start (exec → first 200) and peak RSS. A third server, the platform floor
+// (the reference with -as-function: served by the Functions Framework, reading its body),
+// separates what the platform costs any function from what the function's own work costs. Both binaries run unmodified; Google's key endpoint
 // (and Secret Manager, for -coldstart) is the stand-in in internal/standin, reached through
 // HTTPS_PROXY. Figures are medians with their range over rounds whose order alternates; ratios
 // are taken within each round, then their median.
@@ -12,6 +14,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -63,12 +66,14 @@ type form struct {
 type server struct {
 	name string
 	bin  string
+	args []string
 	env  []string
 }
 
 // result is one round of one server in one form.
 type result struct {
 	rps, p50, p99 float64 // requests/s, latency in ms
+	cpu           float64 // the server's own CPU time (user + system) per request, in µs
 	errors        int     // non-2xx answers and socket errors
 }
 
@@ -107,17 +112,17 @@ func main() {
 			functionEnv = append(functionEnv, name+"="+v)
 		}
 	}
+	referenceEnv := append(slices.Clone(base), "PROFICIENT_HMAC_SECRET="+secret)
 	servers := []server{
-		{"function", *functionBin, functionEnv},
-		{"reference", *referenceBin, append(slices.Clone(base), "PROFICIENT_HMAC_SECRET="+secret)},
+		{"function", *functionBin, nil, functionEnv},
+		{"reference", *referenceBin, nil, referenceEnv},
+		{"floor", *referenceBin, []string{"-as-function"}, referenceEnv},
 	}
 	results := map[string]map[string][]result{} // server, form
 	rss, coldStarts := map[string][]float64{}, map[string][]float64{}
 	for round := range *rounds {
-		order := servers
-		if round%2 == 1 {
-			order = []server{servers[1], servers[0]}
-		}
+		// Each round starts with the next server, so each goes first, second and third in turn.
+		order := append(slices.Clone(servers[round%len(servers):]), servers[:round%len(servers)]...)
 		for _, s := range order {
 			byForm, peak, err := measure(s, token, forms)
 			if err != nil {
@@ -128,8 +133,8 @@ func main() {
 			}
 			for _, f := range forms {
 				r := byForm[f.name]
-				log.Printf("round %d %-9s %-15s %8.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d",
-					round+1, s.name, f.name, r.rps, r.p50, r.p99, r.errors)
+				log.Printf("round %d %-9s %-15s %8.0f req/s  %5.1f µs CPU/req  p50 %.2f ms  p99 %.2f ms  errors %d",
+					round+1, s.name, f.name, r.rps, r.cpu, r.p50, r.p99, r.errors)
 				results[s.name][f.name] = append(results[s.name][f.name], r)
 			}
 			log.Printf("round %d %-9s peak RSS %.1f MiB", round+1, s.name, peak)
@@ -137,7 +142,7 @@ func main() {
 		}
 	}
 	for range *starts {
-		for _, s := range servers {
+		for _, s := range servers[:2] {
 			d, err := coldStart(s, token)
 			if err != nil {
 				log.Fatalf("%s: %v", s.name, err)
@@ -154,7 +159,7 @@ func main() {
 // start runs s on port with its stdout and stderr on pipes that are drained, as Cloud Run's
 // logging agent drains them.
 func start(s server, port int) (*exec.Cmd, error) {
-	cmd := exec.Command(s.bin)
+	cmd := exec.Command(s.bin, s.args...)
 	cmd.Env = append(slices.Clone(s.env), "PORT="+strconv.Itoa(port))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -197,7 +202,15 @@ func measure(s server, token string, forms []form) (map[string]result, float64, 
 		if _, err := wrk(url, f.script, *connections, 2*time.Second); err != nil { // warm up
 			return nil, 0, err
 		}
+		cpuBefore, err := cpuTime(cmd.Process.Pid)
+		if err != nil {
+			return nil, 0, err
+		}
 		out, err := wrk(url, f.script, *connections, *duration)
+		if err != nil {
+			return nil, 0, err
+		}
+		cpuAfter, err := cpuTime(cmd.Process.Pid)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -205,6 +218,7 @@ func measure(s server, token string, forms []form) (map[string]result, float64, 
 		if r.rps, r.p50, r.p99, r.errors, err = parseWrk(out); err != nil {
 			return nil, 0, err
 		}
+		r.cpu = float64((cpuAfter - cpuBefore).Microseconds()) / (r.rps * duration.Seconds())
 		results[f.name] = r
 	}
 	if _, err := wrk(url, forms[0].script, *rssConns, 3*time.Second); err != nil {
@@ -384,6 +398,26 @@ func parseWrk(out string) (rps, p50, p99 float64, errs int, err error) {
 	return rps, p50, p99, errs, nil
 }
 
+// cpuTime is the CPU time (user + system) a process has used, from /proc/PID/stat, whose
+// fields 14 and 15 count it in clock ticks (USER_HZ, 100 a second on Linux).
+func cpuTime(pid int) (time.Duration, error) {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces; count from after it.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	user, err1 := strconv.ParseInt(fields[11], 10, 64)
+	system, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(user+system) * (time.Second / 100), nil
+}
+
 // peakRSS reads the process's high-water resident set size in MiB.
 func peakRSS(pid int) (float64, error) {
 	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "status"))
@@ -403,52 +437,62 @@ func peakRSS(pid int) (float64, error) {
 
 func printTable(forms []form, results map[string]map[string][]result, rss, coldStarts map[string][]float64) {
 	fmt.Printf("\nproduction mode (K_SERVICE set, stdout and stderr on drained pipes); wrk -t1 -c%d -d%v;\n", *connections, *duration)
-	fmt.Printf("median (min–max) of %d rounds, the order alternating; the ratio is the median of each round's ratio\n\n", *rounds)
-	fmt.Println("| | function | reference | function ÷ reference |")
-	fmt.Println("| --- | ---: | ---: | ---: |")
+	fmt.Printf("median (min–max) of %d rounds, the order rotating; a ratio is the median of each round's ratio.\n", *rounds)
+	fmt.Println("floor: the reference served by the Functions Framework, reading its body (-as-function)")
+	fmt.Println()
+	fmt.Println("| | function | reference | floor | function ÷ reference | function ÷ floor |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: |")
 	metrics := []struct {
 		name, format string
 		get          func(result) float64
 	}{
 		{"throughput (req/s)", "%.0f", func(r result) float64 { return r.rps }},
+		{"CPU per request (µs)", "%.1f", func(r result) float64 { return r.cpu }},
 		{"latency p50 (ms)", "%.2f", func(r result) float64 { return r.p50 }},
 		{"latency p99 (ms)", "%.2f", func(r result) float64 { return r.p99 }},
 		{"errors", "%.0f", func(r result) float64 { return float64(r.errors) }},
 	}
 	for _, f := range forms {
 		for _, m := range metrics {
-			var fn, ref []float64
-			for i := range results["function"][f.name] {
-				fn = append(fn, m.get(results["function"][f.name][i]))
-				ref = append(ref, m.get(results["reference"][f.name][i]))
+			values := map[string][]float64{}
+			for name, byForm := range results {
+				for _, r := range byForm[f.name] {
+					values[name] = append(values[name], m.get(r))
+				}
 			}
-			row(f.name+", "+m.name, m.format, fn, ref)
+			row(f.name+", "+m.name, m.format, values["function"], values["reference"], values["floor"])
 		}
 	}
-	row("peak RSS after a "+strconv.Itoa(*rssConns)+"-connection burst (MiB)", "%.1f", rss["function"], rss["reference"])
+	row("peak RSS after a "+strconv.Itoa(*rssConns)+"-connection burst (MiB)", "%.1f", rss["function"], rss["reference"], rss["floor"])
 	row(fmt.Sprintf("cold start, exec → first 200 (ms; %d starts each)", len(coldStarts["function"])), "%.1f",
-		coldStarts["function"], coldStarts["reference"])
+		coldStarts["function"], coldStarts["reference"], nil)
 }
 
-// row prints one metric: each side's median and range, and the median of the pairs' ratios.
-func row(name, format string, function, reference []float64) {
-	var ratios []float64
-	for i := range function {
-		if reference[i] != 0 {
-			ratios = append(ratios, function[i]/reference[i])
-		}
-	}
-	ratio := "–"
-	if len(ratios) == len(function) && len(ratios) > 0 {
-		ratio = fmt.Sprintf("%.2f (%.2f–%.2f)", median(ratios), slices.Min(ratios), slices.Max(ratios))
-	}
+// row prints one metric: each server's median and range, and the medians of the function's
+// ratios to the reference and to the floor, round by round.
+func row(name, format string, function, reference, floor []float64) {
 	spread := func(v []float64) string {
 		if len(v) == 0 {
 			return "–"
 		}
 		return fmt.Sprintf(format+" ("+format+"–"+format+")", median(v), slices.Min(v), slices.Max(v))
 	}
-	fmt.Printf("| %s | %s | %s | %s |\n", name, spread(function), spread(reference), ratio)
+	fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", name, spread(function), spread(reference), spread(floor),
+		ratio(function, reference), ratio(function, floor))
+}
+
+// ratio is the median (min–max) of a[i] ÷ b[i], or "–" where a pair cannot be divided.
+func ratio(a, b []float64) string {
+	var ratios []float64
+	for i := range a {
+		if i < len(b) && b[i] != 0 {
+			ratios = append(ratios, a[i]/b[i])
+		}
+	}
+	if len(ratios) == 0 || len(ratios) != len(a) {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f (%.2f–%.2f)", median(ratios), slices.Min(ratios), slices.Max(ratios))
 }
 
 func median(v []float64) float64 {
