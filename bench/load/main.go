@@ -51,7 +51,18 @@ var (
 	rssConns     = flag.Int("rss-connections", 256, "wrk connections of the burst before reading peak RSS")
 	starts       = flag.Int("starts", 11, "cold starts of each server, interleaved")
 	coldstart    = flag.Duration("coldstart", 0, "instead: delay the key endpoint and Secret Manager by this much and measure only the function's first request")
+	extraEnv     []string // -function-env, repeatable
 )
+
+func init() {
+	flag.Func("function-env", "`NAME=VALUE` to add to the function's environment (repeatable), e.g. LOG_LEVEL=WARNING", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return errors.New("want NAME=VALUE")
+		}
+		extraEnv = append(extraEnv, v)
+		return nil
+	})
+}
 
 // cloudRun is what Cloud Run sets in a function's environment, besides PORT.
 var cloudRun = []string{"K_SERVICE=proficient-hmac", "K_REVISION=proficient-hmac-00001",
@@ -107,7 +118,8 @@ func main() {
 		}
 	}()
 	functionEnv := append(slices.Clone(base), "PROFICIENT_HMAC_SECRET="+secret)
-	for _, name := range []string{"CPU_PROFILE", "CPU_PROFILE_SECONDS"} { // for a -tags profile build
+	functionEnv = append(functionEnv, extraEnv...)
+	for _, name := range []string{"CPU_PROFILE", "CPU_PROFILE_SECONDS", "MEMSTATS"} { // for a -tags profile build
 		if v := os.Getenv(name); v != "" {
 			functionEnv = append(functionEnv, name+"="+v)
 		}
@@ -439,6 +451,9 @@ func printTable(forms []form, results map[string]map[string][]result, rss, coldS
 	fmt.Printf("\nproduction mode (K_SERVICE set, stdout and stderr on drained pipes); wrk -t1 -c%d -d%v;\n", *connections, *duration)
 	fmt.Printf("median (min–max) of %d rounds, the order rotating; a ratio is the median of each round's ratio.\n", *rounds)
 	fmt.Println("floor: the reference served by the Functions Framework, reading its body (-as-function)")
+	if len(extraEnv) > 0 {
+		fmt.Printf("the function's environment adds %s\n", strings.Join(extraEnv, " "))
+	}
 	fmt.Println()
 	fmt.Println("| | function | reference | floor | function ÷ reference | function ÷ floor |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: |")
