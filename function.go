@@ -34,48 +34,59 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The Functions Framework's server sets no timeouts; a recorder in tests cannot take one.
 	_ = http.NewResponseController(w).SetReadDeadline(start.Add(bodyTimeout))
 	h.cors.setHeaders(w, r)
-	h.log.request(r, start, h.serve(w, r))
+	var o outcome
+	h.serve(w, r, &o)
+	h.log.request(r, start, &o)
 }
 
 // serve reads top to bottom: parse → authenticate → App Check → authorise → secret → HMAC →
 // respond. App Check comes before the policy, as in onCall, where the function's own checks
 // run only once both tokens have passed.
-func (h *handler) serve(w http.ResponseWriter, r *http.Request) outcome {
+//
+// It fills in o rather than returning an outcome: the Admin SDK's verification, whose RSA
+// arithmetic is the deepest call chain a request makes, runs on top of this frame, and passing
+// outcomes by value made the chain just too deep for a goroutine's 8 KiB stack. Connections'
+// stacks then doubled (peak stacks 4.3–7.5 → 3.2 MiB, RSS 57 → 54 MiB, 256 connections).
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, o *outcome) {
 	if r.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusNoContent)
-		return outcome{code: http.StatusNoContent, reason: "preflight"}
+		o.code, o.reason = http.StatusNoContent, "preflight"
+		return
 	}
 	req, apiErr := parseRequest(r)
-	o := outcome{form: req.form.String()}
+	o.form = req.form.String()
 	if apiErr != nil {
-		return refuse(w, req.form, apiErr, o)
+		o.refuse(w, req.form, apiErr)
+		return
 	}
 	token, apiErr := h.auth.authenticate(r.Context(), r.Header)
 	if apiErr != nil {
-		return refuse(w, req.form, apiErr, o)
+		o.refuse(w, req.form, apiErr)
+		return
 	}
 	o.uid = token.UID
 	if o.appCheck, apiErr = h.appCheck.check(r.Context(), r.Header.Get("X-Firebase-AppCheck")); apiErr != nil {
-		return refuse(w, req.form, apiErr, o)
+		o.refuse(w, req.form, apiErr)
+		return
 	}
 	if apiErr := h.auth.authorise(token, req.claimedID); apiErr != nil {
-		return refuse(w, req.form, apiErr, o)
+		o.refuse(w, req.form, apiErr)
+		return
 	}
 	key := h.secret.key(r.Context())
 	if key == nil {
-		return refuse(w, req.form, unavailable("secret_unavailable", "The server's HMAC secret is not available yet; retry shortly.", nil), o)
+		o.refuse(w, req.form, unavailable("secret_unavailable", "The server's HMAC secret is not available yet; retry shortly.", nil))
+		return
 	}
 	writeResult(w, req.form, hmacResult{HMAC: key.sign(token.UID), UserExternalID: token.UID})
 	o.code, o.reason = http.StatusOK, "ok"
-	return o
 }
 
 // refuse answers with e and records it in the request's outcome.
-func refuse(w http.ResponseWriter, f form, e *apiError, o outcome) outcome {
+func (o *outcome) refuse(w http.ResponseWriter, f form, e *apiError) {
 	writeError(w, f, e)
 	o.code, o.refused, o.reason, o.cause = e.code, e.code, e.reason, e.cause
 	if f == formStream {
 		o.code = http.StatusOK // onCall streams its refusals in a 200
 	}
-	return o
 }

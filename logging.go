@@ -68,7 +68,7 @@ type outcome struct {
 const maxField = 1 << 10
 
 // request logs one request's outcome.
-func (l *requestLog) request(r *http.Request, start time.Time, o outcome) {
+func (l *requestLog) request(r *http.Request, start time.Time, o *outcome) {
 	level := o.level()
 	if !l.log.Enabled(r.Context(), level) {
 		return
