@@ -51,6 +51,7 @@ var (
 	rssConns     = flag.Int("rss-connections", 256, "wrk connections of the burst before reading peak RSS")
 	starts       = flag.Int("starts", 11, "cold starts of each server, interleaved")
 	coldstart    = flag.Duration("coldstart", 0, "instead: delay the key endpoint and Secret Manager by this much and measure only the function's first request")
+	profileDir   = flag.String("profile-dir", "", "binaries built with -tags profile: record each server's CPU profile (first form) and peak memory there, per round")
 	extraEnv     []string // -function-env, repeatable
 )
 
@@ -67,6 +68,9 @@ func init() {
 // cloudRun is what Cloud Run sets in a function's environment, besides PORT.
 var cloudRun = []string{"K_SERVICE=proficient-hmac", "K_REVISION=proficient-hmac-00001",
 	"K_CONFIGURATION=proficient-hmac", "FUNCTION_TARGET=ProficientHMAC"}
+
+// warmUp is how long each form runs before it is measured.
+const warmUp = 2 * time.Second
 
 // A form is one kind of request, as a wrk script.
 type form struct {
@@ -119,11 +123,6 @@ func main() {
 	}()
 	functionEnv := append(slices.Clone(base), "PROFICIENT_HMAC_SECRET="+secret)
 	functionEnv = append(functionEnv, extraEnv...)
-	for _, name := range []string{"CPU_PROFILE", "CPU_PROFILE_SECONDS", "MEMSTATS"} { // for a -tags profile build
-		if v := os.Getenv(name); v != "" {
-			functionEnv = append(functionEnv, name+"="+v)
-		}
-	}
 	referenceEnv := append(slices.Clone(base), "PROFICIENT_HMAC_SECRET="+secret)
 	servers := []server{
 		{"function", *functionBin, nil, functionEnv},
@@ -136,6 +135,11 @@ func main() {
 		// Each round starts with the next server, so each goes first, second and third in turn.
 		order := append(slices.Clone(servers[round%len(servers):]), servers[:round%len(servers)]...)
 		for _, s := range order {
+			if *profileDir != "" { // see internal/benchprofile
+				name := filepath.Join(*profileDir, fmt.Sprintf("%s-%d", s.name, round+1))
+				s.env = append(slices.Clone(s.env), "CPU_PROFILE="+name+".prof", "MEMSTATS="+name+".mem",
+					fmt.Sprintf("CPU_PROFILE_SECONDS=%.0f", (warmUp+*duration).Seconds()))
+			}
 			byForm, peak, err := measure(s, token, forms)
 			if err != nil {
 				log.Fatalf("%s: %v", s.name, err)
@@ -211,7 +215,7 @@ func measure(s server, token string, forms []form) (map[string]result, float64, 
 	}
 	results := map[string]result{}
 	for _, f := range forms {
-		if _, err := wrk(url, f.script, *connections, 2*time.Second); err != nil { // warm up
+		if _, err := wrk(url, f.script, *connections, warmUp); err != nil {
 			return nil, 0, err
 		}
 		cpuBefore, err := cpuTime(cmd.Process.Pid)
