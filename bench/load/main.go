@@ -3,10 +3,10 @@
 // that are drained. It reports throughput, CPU per request and latency under wrk for each
 // request form, cold start (exec → first 200) and peak RSS. A third server, the platform floor
 // (the reference with -as-function: served by the Functions Framework, reading its body),
-// separates what the platform costs any function from what the function's own work costs. Both binaries run unmodified; Google's key endpoint
-// (and Secret Manager, for -coldstart) is the stand-in in internal/standin, reached through
-// HTTPS_PROXY. Figures are medians with their range over rounds whose order alternates; ratios
-// are taken within each round, then their median.
+// separates what the platform costs any function from what the function's own work costs.
+// The binaries run unmodified; Google's key endpoint (and Secret Manager, for -coldstart) is the
+// stand-in in internal/standin, reached through HTTPS_PROXY. Figures are medians with their
+// range over rounds whose order rotates; ratios are taken within each round, then their median.
 //
 //	go run ./bench/load -function bin/function -reference bin/reference
 //	go run ./bench/load -function bin/function -coldstart 200ms
@@ -121,9 +121,8 @@ func main() {
 			os.Remove(f.script)
 		}
 	}()
-	functionEnv := append(slices.Clone(base), "PROFICIENT_HMAC_SECRET="+secret)
-	functionEnv = append(functionEnv, extraEnv...)
 	referenceEnv := append(slices.Clone(base), "PROFICIENT_HMAC_SECRET="+secret)
+	functionEnv := append(slices.Clone(referenceEnv), extraEnv...)
 	servers := []server{
 		{"function", *functionBin, nil, functionEnv},
 		{"reference", *referenceBin, nil, referenceEnv},
