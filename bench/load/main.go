@@ -8,9 +8,10 @@
 // and Express with firebase-admin) are what a user would write instead; they are measured on
 // the callable POST alone.
 // The servers run unmodified; Google's key endpoint (and Secret Manager, for -coldstart) is the
-// stand-in in internal/standin, reached through HTTPS_PROXY. Every server must refuse a token
-// with a wrong signature (401) before it is measured. Figures are medians with their range over
-// rounds whose order rotates; ratios are taken within each round, then their median.
+// stand-in in internal/standin, reached through HTTPS_PROXY. Before it is measured, every server
+// must answer the token with its HMAC and a token with a wrong signature with 401. Figures are
+// medians with their range over rounds whose order rotates; ratios are taken within each round,
+// then their median.
 //
 //	go run ./bench/load -function bin/function -reference bin/reference -node bench/node
 //	go run ./bench/load -function bin/function -coldstart 200ms
@@ -20,8 +21,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -286,7 +290,10 @@ func measure(s server, token, forged string, forms []form) (map[string]result, f
 	if err := waitFor200(url, token, 20*time.Second); err != nil {
 		return nil, 0, err
 	}
-	if code, err := post(url, forged); err != nil || code != http.StatusUnauthorized {
+	if code, body, err := post(url, token); err != nil || !strings.Contains(body, `"`+wantHMAC()+`"`) {
+		return nil, 0, fmt.Errorf("the good token: got %d %q (%v), want the HMAC of %s", code, body, err, uid)
+	}
+	if code, _, err := post(url, forged); err != nil || code != http.StatusUnauthorized {
 		return nil, 0, fmt.Errorf("a token with a wrong signature: got %d (%v), want 401", code, err)
 	}
 	results := map[string]result{}
@@ -368,7 +375,7 @@ func runColdStart(google *standin.Google, base []string, token string) {
 			time.Sleep(time.Millisecond)
 		}
 		listening := time.Now()
-		code, err := post("http://"+addr+"/", token)
+		code, _, err := post("http://"+addr+"/", token)
 		done := time.Now()
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
@@ -388,7 +395,7 @@ func runColdStart(google *standin.Google, base []string, token string) {
 func waitFor200(url, token string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		if code, err := post(url, token); err == nil && code == http.StatusOK {
+		if code, _, err := post(url, token); err == nil && code == http.StatusOK {
 			return nil
 		}
 		time.Sleep(time.Millisecond)
@@ -396,17 +403,24 @@ func waitFor200(url, token string, limit time.Duration) error {
 	return errors.New("no 200 within " + limit.String())
 }
 
-func post(url, token string) (int, error) {
+func post(url, token string) (code int, body string, err error) {
 	req, _ := http.NewRequest("POST", url, strings.NewReader(`{"data":null}`))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// wantHMAC is what every server must answer to the good token: the HMAC of its UID.
+func wantHMAC() string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(uid))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // wrkScripts are the request forms measured, each as a browser sends it through Cloud Run:
