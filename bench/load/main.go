@@ -290,11 +290,8 @@ func measure(s server, token, forged string, forms []form) (map[string]result, f
 	if err := waitFor200(url, token, 20*time.Second); err != nil {
 		return nil, 0, err
 	}
-	if code, body, err := post(url, token); err != nil || !strings.Contains(body, `"`+wantHMAC()+`"`) {
-		return nil, 0, fmt.Errorf("the good token: got %d %q (%v), want the HMAC of %s", code, body, err, uid)
-	}
-	if code, _, err := post(url, forged); err != nil || code != http.StatusUnauthorized {
-		return nil, 0, fmt.Errorf("a token with a wrong signature: got %d (%v), want 401", code, err)
+	if err := checkTokens(url, token, forged); err != nil {
+		return nil, 0, err
 	}
 	results := map[string]result{}
 	for _, f := range forms {
@@ -328,6 +325,18 @@ func measure(s server, token, forged string, forms []form) (map[string]result, f
 	}
 	peak, err := peakRSS(cmd.Process.Pid)
 	return results, peak, err
+}
+
+// checkTokens: the good token gets its HMAC, and the forged one 401, so what is measured is
+// real verification of real work.
+func checkTokens(url, token, forged string) error {
+	if code, body, err := post(url, token); err != nil || !strings.Contains(body, `"`+wantHMAC()+`"`) {
+		return fmt.Errorf("the good token: got %d %q (%v), want the HMAC of %s", code, body, err, uid)
+	}
+	if code, _, err := post(url, forged); err != nil || code != http.StatusUnauthorized {
+		return fmt.Errorf("a token with a wrong signature: got %d (%v), want 401", code, err)
+	}
+	return nil
 }
 
 // coldStart is the time from exec to the first 200, in ms.
