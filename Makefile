@@ -44,12 +44,18 @@ e2e/reference/node_modules/.package-lock.json: e2e/reference/package-lock.json
 # The handler against the Admin SDK's own verification (Go benchmarks, interleaved), then the
 # function as Cloud Run runs it (the buildpack's main, K_SERVICE set, output on drained pipes)
 # against a minimal net/http reference (bench/reference) under wrk on loopback, in three request
-# forms, then the cold start with Google's keys and Secret Manager each 200 ms slow.
-bench:
+# forms, and against what a user would deploy instead (bench/node: onCall, Express) on the
+# callable POST; then the cold start with Google's keys and Secret Manager each 200 ms slow.
+# See bench/README.md. The Node peers are installed here only, never by make test.
+bench: bench/node/node_modules/.package-lock.json
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(GO) build -o bin/function ./bench/function
 	$(GO) build -o bin/reference ./bench/reference
 	for i in 1 2 3 4 5 6 7 8 9 10; do $(GO) test -run '^$$' -bench . -benchmem -count 1 . | grep '^Benchmark'; done > bin/handler-bench.txt
 	$(TOOL) benchstat bin/handler-bench.txt
-	$(GO) run ./bench/load -function bin/function -reference bin/reference
+	$(GO) run ./bench/load -function bin/function -reference bin/reference -node bench/node
 	$(GO) run ./bench/load -function bin/function -coldstart 200ms -rounds 7 2>/dev/null
+
+# --omit=optional: firebase-admin's optional Firestore and Storage clients, which neither peer loads.
+bench/node/node_modules/.package-lock.json: bench/node/package-lock.json
+	npm ci --prefix bench/node --no-audit --no-fund --omit=optional

@@ -4,11 +4,16 @@
 // request form, cold start (exec → first 200) and peak RSS. A third server, the platform floor
 // (the reference with -as-function: served by the Functions Framework, reading its body),
 // separates what the platform costs any function from what the function's own work costs.
-// The binaries run unmodified; Google's key endpoint (and Secret Manager, for -coldstart) is the
-// stand-in in internal/standin, reached through HTTPS_PROXY. Figures are medians with their
-// range over rounds whose order rotates; ratios are taken within each round, then their median.
+// Two Node peers (bench/node: firebase-functions' onCall served by the Functions Framework,
+// and Express with firebase-admin) are what a user would write instead; they are measured on
+// the callable POST alone.
+// The servers run unmodified; Google's key endpoint (and Secret Manager, for -coldstart) is the
+// stand-in in internal/standin, reached through HTTPS_PROXY. Before it is measured, every server
+// must answer the token with its HMAC and a token with a wrong signature with 401. Figures are
+// medians with their range over rounds whose order rotates; ratios are taken within each round,
+// then their median.
 //
-//	go run ./bench/load -function bin/function -reference bin/reference
+//	go run ./bench/load -function bin/function -reference bin/reference -node bench/node
 //	go run ./bench/load -function bin/function -coldstart 200ms
 package main
 
@@ -16,6 +21,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,6 +55,7 @@ const (
 var (
 	functionBin  = flag.String("function", "bin/function", "the function binary as Cloud Run runs it (go build ./bench/function)")
 	referenceBin = flag.String("reference", "bin/reference", "the reference binary (go build ./bench/reference)")
+	nodeDir      = flag.String("node", "", "the Node peers' package (bench/node, after npm ci); empty leaves them out")
 	rounds       = flag.Int("rounds", 5, "rounds; each runs both servers, alternating which goes first")
 	duration     = flag.Duration("duration", 10*time.Second, "wrk duration of a throughput run")
 	connections  = flag.Int("connections", 32, "wrk connections of a throughput run (one thread)")
@@ -77,18 +88,21 @@ type form struct {
 	name, script string
 }
 
-// server is one binary under test and how to configure it.
+// server is one program under test and how to configure it.
 type server struct {
-	name string
-	bin  string
-	args []string
-	env  []string
+	name         string
+	bin          string // relative to dir, if dir is set
+	args         []string
+	env          []string
+	dir          string
+	callableOnly bool // measured in the first form alone
 }
 
 // result is one round of one server in one form.
 type result struct {
 	rps, p50, p99 float64 // requests/s, latency in ms
 	cpu           float64 // the server's own CPU time (user + system) per request, in µs
+	cpuPerOK      float64 // the same per 2xx answer: µs per HMAC, or vCPU-seconds per million
 	errors        int     // non-2xx answers and socket errors
 }
 
@@ -105,6 +119,10 @@ func main() {
 		log.Fatal(err)
 	}
 	token := google.IDToken(google.Claims(uid, nil))
+	forged, err := forgedToken(google)
+	if err != nil {
+		log.Fatal(err)
+	}
 	base := append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(), "GOOGLE_CLOUD_PROJECT=" + project}, googleEnv...)
 	base = append(base, cloudRun...)
 
@@ -124,40 +142,24 @@ func main() {
 	referenceEnv := append(slices.Clone(base), "PROFICIENT_HMAC_SECRET="+secret)
 	functionEnv := append(slices.Clone(referenceEnv), extraEnv...)
 	servers := []server{
-		{"function", *functionBin, nil, functionEnv},
-		{"reference", *referenceBin, nil, referenceEnv},
-		{"floor", *referenceBin, []string{"-as-function"}, referenceEnv},
+		{name: "function", bin: *functionBin, env: functionEnv},
+		{name: "reference", bin: *referenceBin, env: referenceEnv},
+		{name: "floor", bin: *referenceBin, args: []string{"-as-function"}, env: referenceEnv},
 	}
-	results := map[string]map[string][]result{} // server, form
-	rss, coldStarts := map[string][]float64{}, map[string][]float64{}
-	for round := range *rounds {
-		// Each round starts with the next server, so each goes first, second and third in turn.
-		order := append(slices.Clone(servers[round%len(servers):]), servers[:round%len(servers)]...)
-		for _, s := range order {
-			if *profileDir != "" { // see internal/benchprofile
-				name := filepath.Join(*profileDir, fmt.Sprintf("%s-%d", s.name, round+1))
-				s.env = append(slices.Clone(s.env), "CPU_PROFILE="+name+".prof", "MEMSTATS="+name+".mem",
-					fmt.Sprintf("CPU_PROFILE_SECONDS=%.0f", (warmUp+*duration).Seconds()))
-			}
-			byForm, peak, err := measure(s, token, forms)
-			if err != nil {
-				log.Fatalf("%s: %v", s.name, err)
-			}
-			if results[s.name] == nil {
-				results[s.name] = map[string][]result{}
-			}
-			for _, f := range forms {
-				r := byForm[f.name]
-				log.Printf("round %d %-9s %-15s %8.0f req/s  %5.1f µs CPU/req  p50 %.2f ms  p99 %.2f ms  errors %d",
-					round+1, s.name, f.name, r.rps, r.cpu, r.p50, r.p99, r.errors)
-				results[s.name][f.name] = append(results[s.name][f.name], r)
-			}
-			log.Printf("round %d %-9s peak RSS %.1f MiB", round+1, s.name, peak)
-			rss[s.name] = append(rss[s.name], peak)
+	if *nodeDir != "" {
+		peers, err := nodePeers(*nodeDir, referenceEnv)
+		if err != nil {
+			log.Fatal(err)
 		}
+		servers = append(servers, peers...)
 	}
+	results, rss := runRounds(servers, forms, token, forged)
+	coldStarts := map[string][]float64{}
 	for range *starts {
-		for _, s := range servers[:2] {
+		for _, s := range servers {
+			if s.name == "floor" {
+				continue
+			}
 			d, err := coldStart(s, token)
 			if err != nil {
 				log.Fatalf("%s: %v", s.name, err)
@@ -168,13 +170,88 @@ func main() {
 	if refused := google.Refused(); len(refused) > 0 {
 		log.Fatalf("the proxy refused connections beyond the stand-in: %q", refused)
 	}
-	printTable(forms, results, rss, coldStarts)
+	printTables(forms, results, rss, coldStarts)
+}
+
+// runRounds measures every server once a round, in each of its forms, and reads its peak RSS.
+func runRounds(servers []server, forms []form, token, forged string) (results map[string]map[string][]result, rss map[string][]float64) {
+	results, rss = map[string]map[string][]result{}, map[string][]float64{} // results by server, then form
+	for round := range *rounds {
+		// Each round starts with the next server, so each goes first, second, … in turn.
+		order := append(slices.Clone(servers[round%len(servers):]), servers[:round%len(servers)]...)
+		for _, s := range order {
+			if *profileDir != "" { // see internal/benchprofile
+				name := filepath.Join(*profileDir, fmt.Sprintf("%s-%d", s.name, round+1))
+				s.env = append(slices.Clone(s.env), "CPU_PROFILE="+name+".prof", "MEMSTATS="+name+".mem",
+					fmt.Sprintf("CPU_PROFILE_SECONDS=%.0f", (warmUp+*duration).Seconds()))
+			}
+			measured := forms
+			if s.callableOnly {
+				measured = forms[:1]
+			}
+			byForm, peak, err := measure(s, token, forged, measured)
+			if err != nil {
+				log.Fatalf("%s: %v", s.name, err)
+			}
+			if results[s.name] == nil {
+				results[s.name] = map[string][]result{}
+			}
+			for _, f := range measured {
+				r := byForm[f.name]
+				log.Printf("round %d %-9s %-15s %8.0f req/s  %7.1f µs CPU/req  p50 %.2f ms  p99 %.2f ms  errors %d",
+					round+1, s.name, f.name, r.rps, r.cpu, r.p50, r.p99, r.errors)
+				results[s.name][f.name] = append(results[s.name][f.name], r)
+			}
+			log.Printf("round %d %-9s peak RSS %.1f MiB", round+1, s.name, peak)
+			rss[s.name] = append(rss[s.name], peak)
+		}
+	}
+	return results, rss
+}
+
+// nodePeers are what a user would deploy instead, from the package in dir, each started as
+// Cloud Run starts it and preloaded with standin.js, which sends firebase-admin's fetch of
+// Google's keys through HTTPS_PROXY to the stand-in.
+func nodePeers(dir string, env []string) ([]server, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
+		return nil, fmt.Errorf("the Node peers are not installed (make bench/node/node_modules/.package-lock.json): %v", err)
+	}
+	// Google's Node buildpack runs with NODE_ENV=production.
+	env = append(slices.Clone(env), "NODE_ENV=production", "NODE_OPTIONS=--require "+filepath.Join(dir, "standin.js"))
+	for _, kv := range env {
+		if file, ok := strings.CutPrefix(kv, "SSL_CERT_FILE="); ok {
+			env = append(env, "NODE_EXTRA_CA_CERTS="+file)
+		}
+	}
+	// What firebase deploy sets for a 2nd gen function (FIREBASE_CONFIG and GCLOUD_PROJECT, the
+	// target, LOG_EXECUTION_ID), and the signature type the buildpack passes the framework.
+	onCallEnv := append(slices.Clone(env), `FIREBASE_CONFIG={"projectId":"`+project+`"}`, "GCLOUD_PROJECT="+project,
+		"FUNCTION_TARGET=proficientHmac", "FUNCTION_SIGNATURE_TYPE=http", "LOG_EXECUTION_ID=true")
+	return []server{
+		{name: "onCall", bin: "node_modules/.bin/functions-framework", env: onCallEnv, dir: dir, callableOnly: true},
+		{name: "Express", bin: "node", args: []string{"express.js"}, env: env, dir: dir, callableOnly: true},
+	}, nil
+}
+
+// forgedToken has the claims and key ID of a good token but is signed by another key.
+func forgedToken(google *standin.Google) (string, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", err
+	}
+	header := map[string]any{"alg": "RS256", "kid": standin.KID, "typ": "JWT"}
+	return standin.SignJWT(key, header, google.Claims(uid, nil)), nil
 }
 
 // start runs s on port with its stdout and stderr on pipes that are drained, as Cloud Run's
 // logging agent drains them.
 func start(s server, port int) (*exec.Cmd, error) {
 	cmd := exec.Command(s.bin, s.args...)
+	cmd.Dir = s.dir
 	cmd.Env = append(slices.Clone(s.env), "PORT="+strconv.Itoa(port))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -197,8 +274,9 @@ func stop(cmd *exec.Cmd) {
 	cmd.Wait()
 }
 
-// measure starts s, loads it with wrk in each form, bursts it for peak RSS and stops it.
-func measure(s server, token string, forms []form) (map[string]result, float64, error) {
+// measure starts s, checks that it refuses the forged token, loads it with wrk in each form,
+// bursts it for peak RSS and stops it.
+func measure(s server, token, forged string, forms []form) (map[string]result, float64, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, 0, err
@@ -210,6 +288,9 @@ func measure(s server, token string, forms []form) (map[string]result, float64, 
 	}
 	defer stop(cmd)
 	if err := waitFor200(url, token, 20*time.Second); err != nil {
+		return nil, 0, err
+	}
+	if err := checkTokens(url, token, forged); err != nil {
 		return nil, 0, err
 	}
 	results := map[string]result{}
@@ -230,10 +311,13 @@ func measure(s server, token string, forms []form) (map[string]result, float64, 
 			return nil, 0, err
 		}
 		var r result
-		if r.rps, r.p50, r.p99, r.errors, err = parseWrk(out); err != nil {
+		var requests, non2xx int
+		if r.rps, r.p50, r.p99, requests, non2xx, r.errors, err = parseWrk(out); err != nil {
 			return nil, 0, err
 		}
-		r.cpu = float64((cpuAfter - cpuBefore).Microseconds()) / (r.rps * duration.Seconds())
+		cpu := float64((cpuAfter - cpuBefore).Microseconds())
+		r.cpu = cpu / float64(requests)
+		r.cpuPerOK = cpu / float64(requests-non2xx)
 		results[f.name] = r
 	}
 	if _, err := wrk(url, forms[0].script, *rssConns, 3*time.Second); err != nil {
@@ -241,6 +325,18 @@ func measure(s server, token string, forms []form) (map[string]result, float64, 
 	}
 	peak, err := peakRSS(cmd.Process.Pid)
 	return results, peak, err
+}
+
+// checkTokens: the good token gets its HMAC, and the forged one 401, so what is measured is
+// real verification of real work.
+func checkTokens(url, token, forged string) error {
+	if code, body, err := post(url, token); err != nil || !strings.Contains(body, `"`+wantHMAC()+`"`) {
+		return fmt.Errorf("the good token: got %d %q (%v), want the HMAC of %s", code, body, err, uid)
+	}
+	if code, _, err := post(url, forged); err != nil || code != http.StatusUnauthorized {
+		return fmt.Errorf("a token with a wrong signature: got %d (%v), want 401", code, err)
+	}
+	return nil
 }
 
 // coldStart is the time from exec to the first 200, in ms.
@@ -288,7 +384,7 @@ func runColdStart(google *standin.Google, base []string, token string) {
 			time.Sleep(time.Millisecond)
 		}
 		listening := time.Now()
-		code, err := post("http://"+addr+"/", token)
+		code, _, err := post("http://"+addr+"/", token)
 		done := time.Now()
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
@@ -308,7 +404,7 @@ func runColdStart(google *standin.Google, base []string, token string) {
 func waitFor200(url, token string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		if code, err := post(url, token); err == nil && code == http.StatusOK {
+		if code, _, err := post(url, token); err == nil && code == http.StatusOK {
 			return nil
 		}
 		time.Sleep(time.Millisecond)
@@ -316,17 +412,24 @@ func waitFor200(url, token string, limit time.Duration) error {
 	return errors.New("no 200 within " + limit.String())
 }
 
-func post(url, token string) (int, error) {
+func post(url, token string) (code int, body string, err error) {
 	req, _ := http.NewRequest("POST", url, strings.NewReader(`{"data":null}`))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// wantHMAC is what every server must answer to the good token: the HMAC of its UID.
+func wantHMAC() string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(uid))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // wrkScripts are the request forms measured, each as a browser sends it through Cloud Run:
@@ -379,18 +482,21 @@ func wrk(url, script string, conns int, d time.Duration) (string, error) {
 }
 
 var (
-	rpsLine     = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
-	latencyLine = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
-	non2xxLine  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
-	socketLine  = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	requestsLine = regexp.MustCompile(`(\d+) requests in`)
+	rpsLine      = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	latencyLine  = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
+	non2xxLine   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	socketLine   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
-func parseWrk(out string) (rps, p50, p99 float64, errs int, err error) {
-	m := rpsLine.FindStringSubmatch(out)
-	if m == nil {
-		return 0, 0, 0, 0, fmt.Errorf("no Requests/sec in wrk output:\n%s", out)
+// parseWrk reads wrk's report: errs counts the non-2xx answers and the socket errors.
+func parseWrk(out string) (rps, p50, p99 float64, requests, non2xx, errs int, err error) {
+	m, r := requestsLine.FindStringSubmatch(out), rpsLine.FindStringSubmatch(out)
+	if m == nil || r == nil {
+		return 0, 0, 0, 0, 0, 0, fmt.Errorf("no requests or Requests/sec in wrk output:\n%s", out)
 	}
-	rps, _ = strconv.ParseFloat(m[1], 64)
+	requests, _ = strconv.Atoi(m[1])
+	rps, _ = strconv.ParseFloat(r[1], 64)
 	for _, l := range latencyLine.FindAllStringSubmatch(out, -1) {
 		v, _ := strconv.ParseFloat(l[2], 64)
 		v *= map[string]float64{"us": 0.001, "ms": 1, "s": 1000}[l[3]]
@@ -401,16 +507,16 @@ func parseWrk(out string) (rps, p50, p99 float64, errs int, err error) {
 		}
 	}
 	if m := non2xxLine.FindStringSubmatch(out); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		errs += n
+		non2xx, _ = strconv.Atoi(m[1])
 	}
+	errs = non2xx
 	if m := socketLine.FindStringSubmatch(out); m != nil {
 		for _, s := range m[1:] {
 			n, _ := strconv.Atoi(s)
 			errs += n
 		}
 	}
-	return rps, p50, p99, errs, nil
+	return rps, p50, p99, requests, non2xx, errs, nil
 }
 
 // cpuTime is the CPU time (user + system) a process has used, from /proc/PID/stat, whose
@@ -450,26 +556,52 @@ func peakRSS(pid int) (float64, error) {
 	return 0, errors.New("no VmHWM")
 }
 
-func printTable(forms []form, results map[string]map[string][]result, rss, coldStarts map[string][]float64) {
+// metrics are the rows measured under wrk, per request form.
+var metrics = []struct {
+	name, format string
+	get          func(result) float64
+}{
+	{"throughput (req/s)", "%.0f", func(r result) float64 { return r.rps }},
+	{"CPU per request (µs)", "%.1f", func(r result) float64 { return r.cpu }},
+	{"vCPU-seconds per million HMACs", "%.1f", func(r result) float64 { return r.cpuPerOK }},
+	{"latency p50 (ms)", "%.2f", func(r result) float64 { return r.p50 }},
+	{"latency p99 (ms)", "%.2f", func(r result) float64 { return r.p99 }},
+	{"errors", "%.0f", func(r result) float64 { return float64(r.errors) }},
+}
+
+func printTables(forms []form, results map[string]map[string][]result, rss, coldStarts map[string][]float64) {
 	fmt.Printf("\nproduction mode (K_SERVICE set, stdout and stderr on drained pipes); wrk -t1 -c%d -d%v;\n", *connections, *duration)
 	fmt.Printf("median (min–max) of %d rounds, the order rotating; a ratio is the median of each round's ratio.\n", *rounds)
 	fmt.Println("floor: the reference served by the Functions Framework, reading its body (-as-function)")
 	if len(extraEnv) > 0 {
 		fmt.Printf("the function's environment adds %s\n", strings.Join(extraEnv, " "))
 	}
-	fmt.Println()
-	fmt.Println("| | function | reference | floor | function ÷ reference | function ÷ floor |")
-	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: |")
-	metrics := []struct {
-		name, format string
-		get          func(result) float64
-	}{
-		{"throughput (req/s)", "%.0f", func(r result) float64 { return r.rps }},
-		{"CPU per request (µs)", "%.1f", func(r result) float64 { return r.cpu }},
-		{"latency p50 (ms)", "%.2f", func(r result) float64 { return r.p50 }},
-		{"latency p99 (ms)", "%.2f", func(r result) float64 { return r.p99 }},
-		{"errors", "%.0f", func(r result) float64 { return float64(r.errors) }},
+	goServers := table{columns: []string{"function", "reference", "floor"}, ratios: [][2]string{{"function", "reference"}, {"function", "floor"}}}
+	goServers.print(forms, results, rss, coldStarts)
+	if results["onCall"] == nil {
+		return
 	}
+	fmt.Println("\nwhat a user would deploy instead, on the callable POST: firebase-functions' onCall served by the")
+	fmt.Println("Functions Framework, and Express with firebase-admin (bench/node)")
+	peers := table{columns: []string{"function", "reference", "onCall", "Express"}, ratios: [][2]string{{"onCall", "function"}, {"Express", "function"}}}
+	peers.print(forms[:1], results, rss, coldStarts)
+}
+
+// A table has a column per server and a column per ratio between two of them.
+type table struct {
+	columns []string
+	ratios  [][2]string
+}
+
+func (t table) print(forms []form, results map[string]map[string][]result, rss, coldStarts map[string][]float64) {
+	header, rule := "| |", "| --- |"
+	for _, c := range t.columns {
+		header, rule = header+" "+c+" |", rule+" ---: |"
+	}
+	for _, r := range t.ratios {
+		header, rule = header+" "+r[0]+" ÷ "+r[1]+" |", rule+" ---: |"
+	}
+	fmt.Printf("\n%s\n%s\n", header, rule)
 	for _, f := range forms {
 		for _, m := range metrics {
 			values := map[string][]float64{}
@@ -478,25 +610,34 @@ func printTable(forms []form, results map[string]map[string][]result, rss, coldS
 					values[name] = append(values[name], m.get(r))
 				}
 			}
-			row(f.name+", "+m.name, m.format, values["function"], values["reference"], values["floor"])
+			name := m.name
+			if len(forms) > 1 {
+				name = f.name + ", " + name
+			}
+			t.row(name, m.format, values)
 		}
 	}
-	row("peak RSS after a "+strconv.Itoa(*rssConns)+"-connection burst (MiB)", "%.1f", rss["function"], rss["reference"], rss["floor"])
-	row(fmt.Sprintf("cold start, exec → first 200 (ms; %d starts each)", len(coldStarts["function"])), "%.1f",
-		coldStarts["function"], coldStarts["reference"], nil)
+	t.row("peak RSS after a "+strconv.Itoa(*rssConns)+"-connection burst (MiB)", "%.1f", rss)
+	t.row(fmt.Sprintf("cold start, exec → first 200 (ms; %d starts each)", *starts), "%.1f", coldStarts)
 }
 
-// row prints one metric: each server's median and range, and the medians of the function's
-// ratios to the reference and to the floor, round by round.
-func row(name, format string, function, reference, floor []float64) {
+// row prints one metric: each server's median and range, and the medians of the ratios, round
+// by round.
+func (t table) row(name, format string, values map[string][]float64) {
 	spread := func(v []float64) string {
 		if len(v) == 0 {
 			return "–"
 		}
 		return fmt.Sprintf(format+" ("+format+"–"+format+")", median(v), slices.Min(v), slices.Max(v))
 	}
-	fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", name, spread(function), spread(reference), spread(floor),
-		ratio(function, reference), ratio(function, floor))
+	line := "| " + name + " |"
+	for _, c := range t.columns {
+		line += " " + spread(values[c]) + " |"
+	}
+	for _, r := range t.ratios {
+		line += " " + ratio(values[r[0]], values[r[1]]) + " |"
+	}
+	fmt.Println(line)
 }
 
 // ratio is the median (min–max) of a[i] ÷ b[i], or "–" where a pair cannot be divided.
