@@ -3,17 +3,18 @@ package proficienthmac
 import (
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
-const (
-	allowedMethods = "GET, POST, OPTIONS"
-	// What the Firebase SDKs send, then what tracing libraries add to cross-origin calls: a web
-	// app must not break when it turns tracing on (onCall allows any requested header).
-	allowedHeaders = "Authorization, Content-Type, Accept, X-Firebase-AppCheck, Firebase-Instance-ID-Token, " +
-		"X-Firebase-GMPID, X-Client-Version, traceparent, tracestate, sentry-trace, baggage"
-)
+const allowedMethods = "GET, POST, OPTIONS"
+
+// maxAllowedHeaders bounds the header names a preflight answer echoes; browsers ask for a few
+// dozen bytes' worth.
+const maxAllowedHeaders = 2 << 10
 
 // corsPolicy says which browser origins may read the answers. The bearer token, not the origin,
 // is the credential, so by default every origin may, as with Firebase callables.
@@ -60,23 +61,54 @@ func originProblem(o string) string {
 var defaultPorts = map[string]string{"https": "443", "http": "80"}
 
 // setHeaders sets what every answer carries, errors and preflights included, so that a refusal
-// reaches browser code as itself rather than as a CORS failure.
-func (p corsPolicy) setHeaders(w http.ResponseWriter, r *http.Request) {
+// reaches browser code as itself rather than as a CORS failure. It returns the request's Origin
+// when the policy refuses it (the answer then carries no CORS headers), for the log.
+func (p corsPolicy) setHeaders(w http.ResponseWriter, r *http.Request) (refusedOrigin string) {
 	header := w.Header()
 	header.Set("Content-Type", "application/json; charset=utf-8")
 	header.Set("Cache-Control", "no-store")
 	header.Set("X-Content-Type-Options", "nosniff")
 	header.Set("Vary", "Origin")
 	origin := r.Header.Get("Origin")
-	if origin == "" || (p.origins != nil && !p.origins[origin]) {
-		return
+	if origin == "" {
+		return ""
+	}
+	if p.origins != nil && !p.origins[origin] {
+		return origin
 	}
 	// Echo the origin rather than "*": it works whether or not the caller sends credentials.
 	header.Set("Access-Control-Allow-Origin", origin)
 	header.Set("Access-Control-Expose-Headers", "Retry-After")
 	if r.Method == http.MethodOptions {
+		// As onCall's cors middleware: allow the headers asked for, whatever SDKs, tracing and
+		// monitoring agents add. No cookies are read: the bearer token is the credential.
+		header.Set("Vary", "Origin, Access-Control-Request-Headers")
 		header.Set("Access-Control-Allow-Methods", allowedMethods)
-		header.Set("Access-Control-Allow-Headers", allowedHeaders)
+		if requested := requestedHeaders(r.Header); requested != "" {
+			header.Set("Access-Control-Allow-Headers", requested)
+		}
 		header.Set("Access-Control-Max-Age", "3600")
 	}
+	return ""
+}
+
+// requestedHeaders lists the header names a preflight's Access-Control-Request-Headers asks for
+// (repeated headers read as one list, as Node joins them), keeping only valid names and at most
+// maxAllowedHeaders bytes of them, so the echo is never more than a list of header names.
+func requestedHeaders(header http.Header) string {
+	var names []string
+	size := 0
+	for _, value := range header.Values("Access-Control-Request-Headers") {
+		for name := range strings.SplitSeq(value, ",") {
+			name = textproto.TrimString(name)
+			if !httpguts.ValidHeaderFieldName(name) {
+				continue
+			}
+			if size += len(name) + len(", "); size > maxAllowedHeaders {
+				return strings.Join(names, ", ")
+			}
+			names = append(names, name)
+		}
+	}
+	return strings.Join(names, ", ")
 }

@@ -33,8 +33,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	// The Functions Framework's server sets no timeouts; a recorder in tests cannot take one.
 	_ = http.NewResponseController(w).SetReadDeadline(start.Add(bodyTimeout))
-	h.cors.setHeaders(w, r)
 	var o outcome
+	o.refusedOrigin = h.cors.setHeaders(w, r)
 	h.serve(w, r, &o)
 	h.log.request(r, start, &o)
 }
@@ -51,6 +51,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, o *outcome) {
 	if r.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusNoContent)
 		o.code, o.reason = http.StatusNoContent, "preflight"
+		if o.refusedOrigin != "" {
+			o.reason = "origin_refused"
+		}
 		return
 	}
 	req, apiErr := parseRequest(r)

@@ -216,6 +216,33 @@ func TestRequests(t *testing.T) {
 		{name: "escaped name is decoded", method: "POST", body: `{"d\u0061ta":{"userExternal\u0049d":"someone-else"}}`, contentType: json, auth: bearer, wantCode: 403, wantStatus: "PERMISSION_DENIED"},
 		{name: "invalid UTF-8", method: "POST", body: "{\"x\":\"\xff\"}", contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
 		{name: "token in the body is not read", method: "POST", body: `{"idToken":"` + token + `","token":"` + token + `"}`, contentType: json, wantCode: 401, wantStatus: "UNAUTHENTICATED"},
+		// Strings as JSON.stringify writes them: a string cut inside an emoji has a lone surrogate.
+		{name: "lone surrogate in other data", method: "POST", body: `{"data":{"x":"hi \ud83d"}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "lone surrogate as the ID", method: "POST", body: `{"data":{"userExternalId":"\ud83d"}}`, contentType: json, auth: bearer, wantCode: 403, wantStatus: "PERMISSION_DENIED"},
+		{name: "lone surrogate, REST", method: "POST", body: `{"x":"\udc00 cut"}`, contentType: json, auth: bearer, wantCode: 200},
+		{name: "surrogate pair", method: "POST", body: `{"data":{"x":"\ud83d\ude00"}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "names apart only by lone surrogates are one name", method: "POST", body: `{"data":{"a\ud800":1,"a\udbff":2}}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		// Content-Type by RFC 2045's grammar, in UTF-8 only.
+		{name: "content type, empty parameter", method: "POST", body: `{"data":null}`, contentType: "application/json;;charset=utf-8", auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "content type, charset without a value", method: "POST", body: `{"data":null}`, contentType: "application/json; charset", auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "content type, charset with an empty value", method: "POST", body: `{"data":null}`, contentType: "application/json; charset=", auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "content type, parameter without a name", method: "POST", body: `{"data":null}`, contentType: "application/json; =x", auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "content type, unterminated quote", method: "POST", body: `{"data":null}`, contentType: `application/json; a="b`, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "content type, a list", method: "POST", body: `{"data":null}`, contentType: "application/json, text/plain", auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "content type, latin1", method: "POST", body: `{"data":null}`, contentType: "application/json; charset=latin1", auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "content type, quoted charset", method: "POST", body: `{"data":null}`, contentType: `application/json; charset="utf-8"`, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "content type, upper-case charset", method: "POST", body: `{"data":null}`, contentType: "application/json;charset=UTF-8", auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "content type, other parameter", method: "POST", body: `{"data":null}`, contentType: "application/json; foo=bar", auth: bearer, wantCode: 200, wantForm: formCallable},
+		// The Android and iOS SDKs send a Long or Int64 argument wrapped; onCall decodes it to a number.
+		{name: "callable, Int64 data", method: "POST", body: `{"data":{"@type":"type.googleapis.com/google.protobuf.Int64Value","value":"5"}}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "callable, UInt64 data", method: "POST", body: `{"data":{"@type":"type.googleapis.com/google.protobuf.UInt64Value","value":"5"}}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "callable, Int64 member", method: "POST", body: `{"data":{"n":{"@type":"type.googleapis.com/google.protobuf.Int64Value","value":"9007199254740993"}}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "callable, Int64 ID", method: "POST", body: `{"data":{"userExternalId":{"@type":"type.googleapis.com/google.protobuf.Int64Value","value":"1"}}}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		// Where onCall misbehaves: its decoder recurses (500 past ~5,000 levels), and it reads
+		// __proto__ as the object's prototype. Here such data is just data.
+		{name: "data nested 6,000 levels", method: "POST", body: `{"data":{"x":` + strings.Repeat("[", 6000) + strings.Repeat("]", 6000) + `}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "data nested 12,000 levels", method: "POST", body: `{"data":{"x":` + strings.Repeat("[", 12000) + strings.Repeat("]", 12000) + `}}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
+		{name: "__proto__ is just a member", method: "POST", body: `{"data":{"__proto__":{"userExternalId":"someone-else"}}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -241,6 +268,62 @@ func TestRequests(t *testing.T) {
 			}
 			if a.Error.Message == "" || strings.Contains(w.Body.String(), token) || strings.Contains(w.Body.String(), testSecret) {
 				t.Errorf("error message %q: want a plain sentence without token or secret", a.Error.Message)
+			}
+		})
+	}
+}
+
+// TestLoneSurrogateClaim: a claimed ID with a lone surrogate equals no UID, as in JavaScript,
+// even one holding U+FFFD, which json v2 decodes the surrogate to.
+func TestLoneSurrogateClaim(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig(), dependencies{})
+	uid := "user-\uFFFD"
+	bearer := "Bearer " + idToken(t, claimsFor(uid, nil))
+	tests := []struct {
+		name, body string
+		wantCode   int
+	}{
+		{"lone surrogate", `{"data":{"userExternalId":"user-\ud83d"}}`, 403},
+		{"U+FFFD escaped", `{"data":{"userExternalId":"user-\ufffd"}}`, 200},
+		{"U+FFFD raw", `{"data":{"userExternalId":"user-\uFFFD"}}`, 200},
+		{"REST, lone surrogate", `{"userExternalId":"user-\udfff"}`, 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := call(h, "POST", tt.body, "Content-Type", "application/json", "Authorization", bearer)
+			if w.Code != tt.wantCode {
+				t.Errorf("status: got %d, want %d (body %.200q)", w.Code, tt.wantCode, w.Body.String())
+			}
+		})
+	}
+}
+
+// TestHeadersAsNodeReadsThem: repeated Accept headers are one list, joined with ", ", as Node
+// joins them for onCall; a compressed body is refused rather than read as JSON.
+func TestHeadersAsNodeReadsThem(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig(), dependencies{})
+	bearer := "Bearer " + idToken(t, claimsFor(testUID, nil))
+	tests := []struct {
+		name        string
+		headers     []string
+		wantCode    int
+		wantContent string
+	}{
+		{"one Accept: a stream", []string{"Accept", "text/event-stream"}, 200, "text/event-stream"},
+		{"Accept twice: not a stream", []string{"Accept", "text/event-stream", "Accept", "text/event-stream"}, 200, "application/json; charset=utf-8"},
+		{"Accept and a proxy's Accept: not a stream", []string{"Accept", "text/event-stream", "Accept", "application/json"}, 200, "application/json; charset=utf-8"},
+		{"Content-Encoding gzip", []string{"Content-Encoding", "gzip"}, 400, "application/json; charset=utf-8"},
+		{"Content-Encoding identity", []string{"Content-Encoding", "identity"}, 200, "application/json; charset=utf-8"},
+		{"a second Content-Type is not read", []string{"Content-Type", "text/plain"}, 200, "application/json; charset=utf-8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := call(h, "POST", `{"data":null}`, append([]string{"Content-Type", "application/json", "Authorization", bearer}, tt.headers...)...)
+			if w.Code != tt.wantCode {
+				t.Errorf("status: got %d, want %d (body %.200q)", w.Code, tt.wantCode, w.Body.String())
+			}
+			if got := w.Header().Get("Content-Type"); got != tt.wantContent {
+				t.Errorf("Content-Type: got %q, want %q", got, tt.wantContent)
 			}
 		})
 	}
@@ -351,6 +434,10 @@ func TestCORS(t *testing.T) {
 			if tt.wantCORS && tt.origin != testOrigin {
 				t.Fatal("bad test: CORS is checked against testOrigin")
 			}
+			if tt.method == "OPTIONS" && tt.wantCORS {
+				checkPreflight(t, w, "authorization, content-type")
+				return
+			}
 			checkCommonHeaders(t, w, tt.wantCORS)
 			if tt.method != "OPTIONS" {
 				return
@@ -358,21 +445,76 @@ func TestCORS(t *testing.T) {
 			if w.Body.Len() != 0 {
 				t.Errorf("preflight body: got %q, want none", w.Body.String())
 			}
-			preflight := map[string]string{
-				"Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-				"Access-Control-Allow-Headers": "Authorization, Content-Type, Accept, X-Firebase-AppCheck, Firebase-Instance-ID-Token, X-Firebase-GMPID, X-Client-Version, traceparent, tracestate, sentry-trace, baggage",
-				"Access-Control-Max-Age":       "3600",
-			}
-			for name, want := range preflight {
-				if !tt.wantCORS {
-					want = ""
-				}
-				if got := w.Header().Get(name); got != want {
-					t.Errorf("%s: got %q, want %q", name, got, want)
+			for _, name := range []string{"Access-Control-Allow-Headers", "Access-Control-Max-Age"} {
+				if got := w.Header().Get(name); got != "" {
+					t.Errorf("%s: got %q, want none", name, got)
 				}
 			}
 		})
 	}
+}
+
+// checkPreflight asserts an allowed preflight's answer, allowing wantHeaders ("" for none).
+func checkPreflight(t *testing.T, w *httptest.ResponseRecorder, wantHeaders string) {
+	t.Helper()
+	if w.Code != http.StatusNoContent || w.Body.Len() != 0 {
+		t.Errorf("got %d %q, want 204 without a body", w.Code, w.Body.String())
+	}
+	want := map[string]string{
+		"Access-Control-Allow-Origin":   testOrigin,
+		"Access-Control-Allow-Methods":  "GET, POST, OPTIONS",
+		"Access-Control-Allow-Headers":  wantHeaders,
+		"Access-Control-Max-Age":        "3600",
+		"Access-Control-Expose-Headers": "Retry-After",
+		"Vary":                          "Origin, Access-Control-Request-Headers",
+		"Cache-Control":                 "no-store",
+	}
+	for name, value := range want {
+		if got := w.Header().Get(name); got != value {
+			t.Errorf("%s: got %q, want %q", name, got, value)
+		}
+	}
+	if _, set := w.Header()["Access-Control-Allow-Headers"]; set && wantHeaders == "" {
+		t.Errorf("Access-Control-Allow-Headers: set, want none")
+	}
+}
+
+// TestPreflightAllowsRequestedHeaders: as onCall's cors middleware, a preflight from an allowed
+// origin is allowed the headers it asks for (monitoring agents add their own), echoed only as
+// valid header names and bounded.
+func TestPreflightAllowsRequestedHeaders(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig(), dependencies{})
+	long := strings.Repeat("x-long-header-name-0123456789,", 200) // 6,000 bytes
+	tests := []struct {
+		name      string
+		requested []string // Access-Control-Request-Headers, each its own header line
+		want      string
+	}{
+		{"the web SDK", []string{"authorization,content-type"}, "authorization, content-type"},
+		{"Datadog RUM and New Relic", []string{"authorization,content-type,newrelic,x-datadog-origin,x-datadog-parent-id,x-datadog-sampling-priority,x-datadog-trace-id"},
+			"authorization, content-type, newrelic, x-datadog-origin, x-datadog-parent-id, x-datadog-sampling-priority, x-datadog-trace-id"},
+		{"X-Requested-With, spaces and case kept", []string{" X-Requested-With ,\tcontent-type"}, "X-Requested-With, content-type"},
+		{"repeated header lines are one list", []string{"a", "b"}, "a, b"},
+		{"none asked for", nil, ""},
+		{"empty", []string{""}, ""},
+		{"invalid names are not echoed", []string{"good, bad name, a:b, \"q\", ok"}, "good, ok"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			headers := []string{"Origin", testOrigin, "Access-Control-Request-Method", "POST"}
+			for _, v := range tt.requested {
+				headers = append(headers, "Access-Control-Request-Headers", v)
+			}
+			checkPreflight(t, call(h, "OPTIONS", "", headers...), tt.want)
+		})
+	}
+	t.Run("bounded", func(t *testing.T) {
+		w := call(h, "OPTIONS", "", "Origin", testOrigin, "Access-Control-Request-Headers", long)
+		got := w.Header().Get("Access-Control-Allow-Headers")
+		if len(got) > maxAllowedHeaders || !strings.HasPrefix(got, "x-long-header-name-0123456789, x-long") || strings.HasSuffix(got, ",") {
+			t.Errorf("Access-Control-Allow-Headers: got %d bytes %.80q…, want a list of whole names within %d bytes", len(got), got, maxAllowedHeaders)
+		}
+	})
 }
 
 // TestHMACVectors checks hmacKey.sign and the whole handler against values computed independently:

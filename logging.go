@@ -61,6 +61,9 @@ type outcome struct {
 	uid      string // "" before the token is verified
 	appCheck string
 	cause    error // for the log only
+	// refusedOrigin is an Origin the CORS policy refused: the browser hides the reason from
+	// the page, so the log names it and the variable to set.
+	refusedOrigin string
 }
 
 // maxField bounds what a client controls in a log line (User-Agent, path, an SDK error that
@@ -91,6 +94,10 @@ func (l *requestLog) request(r *http.Request, start time.Time, o *outcome) {
 	if o.cause != nil {
 		attrs = append(attrs, slog.String("error", bounded(o.cause.Error())))
 	}
+	if o.refusedOrigin != "" {
+		attrs = append(attrs, slog.String("refusedOrigin", bounded(o.refusedOrigin)),
+			slog.String("fix", "browsers on this origin cannot read the answer: add it to CORS_ALLOWED_ORIGINS if they should"))
+	}
 	attrs = appendTrace(attrs, l.projectID, r.Header)
 	// A Record with no program counter: the line names no source, so slog need not find one.
 	record := slog.NewRecord(time.Now(), level, "request", 0)
@@ -98,13 +105,13 @@ func (l *requestLog) request(r *http.Request, start time.Time, o *outcome) {
 	_ = l.log.Handler().Handle(r.Context(), record)
 }
 
-// level is the severity of a request's log line: WARNING for a refusal, or for an invalid App
-// Check token that was not enforced.
+// level is the severity of a request's log line: WARNING for a refusal, an origin CORS refused,
+// or an invalid App Check token that was not enforced.
 func (o outcome) level() slog.Level {
 	switch code := max(o.code, o.refused); {
 	case code >= 500:
 		return slog.LevelError
-	case code >= 400 || o.appCheck == appCheckInvalid:
+	case code >= 400 || o.appCheck == appCheckInvalid || o.refusedOrigin != "":
 		return slog.LevelWarn
 	}
 	return slog.LevelInfo

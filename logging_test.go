@@ -199,3 +199,52 @@ func TestClientSizedFieldsAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedOriginIsLogged: the browser hides a CORS refusal from the page, so the log line
+// names the refused origin (bounded) and the variable to set; a refused preflight is a WARNING
+// origin_refused, not an ordinary preflight, and an allowed one stays INFO.
+func TestRefusedOriginIsLogged(t *testing.T) {
+	cfg := testConfig()
+	cfg.cors.origins = map[string]bool{testOrigin: true}
+	h, logs := newTestHandler(t, cfg, dependencies{})
+	bearer := "Bearer " + idToken(t, claimsFor(testUID, nil))
+	refused := "https://other.example.com"
+	long := "https://" + strings.Repeat("a", 3*maxField) + ".example"
+
+	call(h, "OPTIONS", "", "Origin", refused, "Access-Control-Request-Method", "POST")
+	call(h, "POST", `{"data":null}`, "Origin", refused, "Content-Type", "application/json", "Authorization", bearer)
+	call(h, "OPTIONS", "", "Origin", testOrigin, "Access-Control-Request-Method", "POST")
+	call(h, "OPTIONS", "", "Origin", long, "Access-Control-Request-Method", "POST")
+
+	lines := logLines(t, logs.String())
+	if len(lines) != 4 {
+		t.Fatalf("got %d log lines, want 4:\n%s", len(lines), logs.String())
+	}
+	tests := []struct {
+		name                   string
+		line                   map[string]any
+		severity, reason, from string
+	}{
+		{"refused preflight", lines[0], "WARNING", "origin_refused", refused},
+		{"request from a refused origin", lines[1], "WARNING", "ok", refused},
+		{"allowed preflight", lines[2], "INFO", "preflight", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.line["severity"] != tt.severity || tt.line["reason"] != tt.reason {
+				t.Errorf("got %v %v, want %s %s", tt.line["severity"], tt.line["reason"], tt.severity, tt.reason)
+			}
+			got, _ := tt.line["refusedOrigin"].(string)
+			if got != tt.from {
+				t.Errorf("refusedOrigin: got %q, want %q", got, tt.from)
+			}
+			fix, _ := tt.line["fix"].(string)
+			if named := strings.Contains(fix, "CORS_ALLOWED_ORIGINS"); named != (tt.from != "") {
+				t.Errorf("fix: got %q, want it to name CORS_ALLOWED_ORIGINS only for a refused origin", fix)
+			}
+		})
+	}
+	if got, _ := lines[3]["refusedOrigin"].(string); len(got) > maxField+32 || !strings.HasPrefix(got, "https://aaa") {
+		t.Errorf("a long refused origin: got %d bytes, want it cut to about %d", len(got), maxField)
+	}
+}

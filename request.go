@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -52,12 +54,13 @@ func parseRequest(r *http.Request) (hmacRequest, *apiError) {
 	if apiErr != nil || len(bytes.TrimSpace(body)) == 0 {
 		return req, apiErr
 	}
-	// onCall matches this header exactly, and from here on streams its refusals too.
-	if r.Method == http.MethodPost && r.Header.Get("Accept") == "text/event-stream" {
+	// onCall matches this header exactly, as Node reads it (repeated headers joined with ", "),
+	// and from here on streams its refusals too.
+	if r.Method == http.MethodPost && strings.Join(r.Header.Values("Accept"), ", ") == "text/event-stream" {
 		req.form = formStream
 	}
-	if !isJSON(r.Header.Get("Content-Type")) {
-		return req, badRequest("bad_content_type", "Send the body as JSON with Content-Type: application/json.")
+	if apiErr := checkContentHeaders(r.Header); apiErr != nil {
+		return req, apiErr
 	}
 	fields, apiErr := decodeBody(body)
 	if apiErr != nil {
@@ -81,8 +84,20 @@ func parseRequest(r *http.Request) (hmacRequest, *apiError) {
 	return req, apiErr
 }
 
+// jsLike reads strings as JavaScript does: an escaped lone surrogate ("\ud83d", which
+// JSON.stringify writes for a string cut inside an emoji) is accepted, as U+FFFD. Raw invalid
+// UTF-8 is refused before this, in decodeBody.
+var jsLike = jsontext.AllowInvalidUTF8(true)
+
+// The SDKs' wrappers for 64-bit integers, which onCall decodes to numbers.
+var integerTypes = map[string]bool{
+	"type.googleapis.com/google.protobuf.Int64Value":  true,
+	"type.googleapis.com/google.protobuf.UInt64Value": true,
+}
+
 // callableClaim reads the userExternalId in a callable's data, which may be null (no argument).
 func callableClaim(data jsontext.Value) (*string, *apiError) {
+	errData := badRequest("bad_callable_data", "The callable data must be null or a JSON object.")
 	switch data.Kind() {
 	case 'n':
 		return nil, nil
@@ -91,12 +106,22 @@ func callableClaim(data jsontext.Value) (*string, *apiError) {
 		// are the caller's own and are ignored.
 		var inner struct {
 			UserExternalID jsontext.Value `json:"userExternalId"`
+			Type           jsontext.Value `json:"@type"`
 		}
-		json.Unmarshal(data, &inner)
+		json.Unmarshal(data, &inner, jsLike)
+		var wrapper string
+		if json.Unmarshal(inner.Type, &wrapper, jsLike) == nil && integerTypes[wrapper] {
+			return nil, errData // a Long or Int64 argument from the Android or iOS SDK: a number
+		}
 		return claimedExternalID(inner.UserExternalID)
 	}
-	return nil, badRequest("bad_callable_data", "The callable data must be null or a JSON object.")
+	return nil, errData
 }
+
+// notAUID stands for a claimed ID holding a lone surrogate. JavaScript compares such a string
+// unequal to every UID, which the Admin SDK always decodes to valid UTF-8; json v2 reads the
+// surrogate as U+FFFD, which a UID may hold, so the claim becomes a string no UID can equal.
+const notAUID = "\xff"
 
 // claimedExternalID reads an optional userExternalId: absent or null is no claim.
 func claimedExternalID(raw jsontext.Value) (*string, *apiError) {
@@ -104,8 +129,11 @@ func claimedExternalID(raw jsontext.Value) (*string, *apiError) {
 		return nil, nil
 	}
 	var id string
-	if json.Unmarshal(raw, &id) != nil {
+	if json.Unmarshal(raw, &id, jsLike) != nil {
 		return nil, badRequest("bad_external_id", "userExternalId must be a string or null.")
+	}
+	if !raw.IsValid() { // valid UTF-8 (checked with the body), so an escaped lone surrogate
+		id = notAUID
 	}
 	return &id, nil
 }
@@ -141,7 +169,10 @@ func decodeBody(body []byte) (bodyFields, *apiError) {
 	if jsontext.Value(body).Kind() != '{' {
 		return fields, badRequest("bad_json", "The body must be a JSON object.")
 	}
-	if err := json.Unmarshal(body, &fields); err != nil {
+	if !utf8.Valid(body) {
+		return fields, badRequest("bad_json", "The body is not valid JSON: it is not UTF-8.")
+	}
+	if err := json.Unmarshal(body, &fields, jsLike); err != nil {
 		if errors.Is(err, jsontext.ErrDuplicateName) {
 			return fields, badRequest("duplicate_name", "The body names a member twice in one object: send each name once.")
 		}
@@ -150,8 +181,21 @@ func decodeBody(body []byte) (bodyFields, *apiError) {
 	return fields, nil
 }
 
-// isJSON reports whether a Content-Type is application/json, parameters (charset) aside.
+// checkContentHeaders refuses a body that is not declared as plain JSON.
+func checkContentHeaders(header http.Header) *apiError {
+	if !isJSON(header.Get("Content-Type")) {
+		return badRequest("bad_content_type", "Send the body as UTF-8 JSON with Content-Type: application/json.")
+	}
+	if encoding := header.Get("Content-Encoding"); encoding != "" && !strings.EqualFold(encoding, "identity") {
+		return badRequest("bad_content_encoding", "Send the body uncompressed, without Content-Encoding.")
+	}
+	return nil
+}
+
+// isJSON reports whether a Content-Type is application/json, read by RFC 2045's grammar (a
+// malformed parameter refuses it, as onCall's body parser does) in UTF-8, the only charset read.
 func isJSON(contentType string) bool {
-	mediaType, _, _ := strings.Cut(contentType, ";")
-	return strings.EqualFold(strings.TrimSpace(mediaType), "application/json")
+	mediaType, params, err := mime.ParseMediaType(contentType)
+	charset, named := params["charset"]
+	return err == nil && mediaType == "application/json" && (!named || strings.EqualFold(charset, "utf-8"))
 }

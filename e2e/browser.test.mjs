@@ -180,6 +180,47 @@ test("tracing headers cross the preflight; a stream's refusal reaches the page",
   assert.match(answer.body, /^data: \{"error":\{"status":"UNAUTHENTICATED","message":"Sign in first/);
 });
 
+// Datadog RUM and New Relic's browser agent wrap fetch and add their own headers to calls to
+// traced origins, so the SDK's call is preflighted asking for them; the preflight must allow
+// them (as onCall does) and the call give the HMAC.
+test("a call carrying Datadog RUM and New Relic headers passes its preflight and gets the HMAC", async (t) => {
+  const { page, failures } = await openPage(t);
+  const sent = [];
+  page.on("request", (req) => req.url().startsWith(fn.url) && req.method() === "POST" && sent.push(req.headers()));
+  await page.click("#anonymous");
+  await page.waitForSelector("#who[data-uid]:not([data-uid=''])", { timeout: 15000 });
+  const uid = await page.$eval("#who", (el) => el.dataset.uid);
+  await showsHMACOf(page, uid);
+  sent.length = 0;
+  const data = await page.evaluate(async (url, version) => {
+    const untraced = window.fetch;
+    window.fetch = (input, init = {}) => {
+      const headers = new Headers(init.headers);
+      headers.set("x-datadog-trace-id", "8448eb211c80319c");
+      headers.set("x-datadog-parent-id", "7214366546153466155");
+      headers.set("x-datadog-origin", "rum");
+      headers.set("x-datadog-sampling-priority", "1");
+      headers.set("newrelic", "eyJ2IjpbMCwxXSwiZCI6eyJ0eSI6IkJyb3dzZXIifX0=");
+      return untraced(input, { ...init, headers });
+    };
+    try {
+      const { getApp } = await import(`https://www.gstatic.com/firebasejs/${version}/firebase-app.js`);
+      const { getFunctions, httpsCallableFromURL } = await import(`https://www.gstatic.com/firebasejs/${version}/firebase-functions.js`);
+      return (await httpsCallableFromURL(getFunctions(getApp()), url)()).data;
+    } catch (err) {
+      return { code: err.code };
+    } finally {
+      window.fetch = untraced;
+    }
+  }, fn.url, sdkVersion);
+  assert.deepEqual(data, { hmac: expectedHMAC(uid), userExternalId: uid });
+  assert.deepEqual(failures, []);
+  assert.equal(sent.length, 1, "one call");
+  for (const name of ["x-datadog-trace-id", "x-datadog-parent-id", "x-datadog-origin", "x-datadog-sampling-priority", "newrelic"]) {
+    assert.ok(sent[0][name], `the call carried ${name}, so its preflight asked for it`);
+  }
+});
+
 // Last, as it stops the function to read its flushed log: an App Check token from the JS SDK's
 // custom provider crosses the preflight and reaches the function, which records it as present
 // (not verified: App Check is not emulated, so enforcement stays off locally).

@@ -7,6 +7,8 @@
 import { test, before, after } from "node:test";
 import fs from "node:fs";
 import http from "node:http";
+import net from "node:net";
+import zlib from "node:zlib";
 import assert from "node:assert/strict";
 import { initializeApp, deleteApp } from "firebase/app";
 import { getAuth, connectAuthEmulator, signInAnonymously } from "firebase/auth";
@@ -72,6 +74,26 @@ function craftedToken(claims) {
 
 const json = "application/json";
 const bigPadding = "x".repeat(70 * 1024);
+
+// The mobile SDKs' wrapper for a 64-bit integer, which JSON numbers cannot hold exactly.
+const int64 = (value, type = "Int64Value") => JSON.stringify({ "@type": `type.googleapis.com/google.protobuf.${type}`, value });
+// Headers the Android SDK's OkHttp and the iOS SDK's fetcher add beside the token; the
+// instance ID is the app's FCM registration token.
+const android = {
+  "Firebase-Instance-ID-Token": "dQw4w9WgXcQ:APA91bHPRgkF3JUikC4ENAHEeMrd41Zxv3hVZjC9KtT8OvPVGJ-hQMRKRrZuJAEcl7B338qju59zJMjw2DELjzEvxwYv7hH5Ynpc1ODQ0aT4U4OFEeBHR6nRYNZvDZoDkdiJFpXCcN3E",
+  "X-Firebase-AppCheck": "not-a-real-app-check-token",
+  "User-Agent": "okhttp/3.12.13",
+  "Accept-Encoding": "gzip",
+  Connection: "Keep-Alive",
+};
+const ios = {
+  "Firebase-Instance-ID-Token": "fGz1e2Tg0kR4mY7pQm9sHn:APA91bF0example",
+  "X-Firebase-AppCheck": "not-a-real-app-check-token",
+  "User-Agent": "Proficient%20Demo/42 CFNetwork/1568.200.51 Darwin/24.1.0",
+  Accept: "*/*",
+  "Accept-Language": "en-GB,en;q=0.9",
+  "Accept-Encoding": "gzip, deflate, br",
+};
 
 // cases: name, the deliberate difference it shows (or none), and the request.
 function cases() {
@@ -151,6 +173,65 @@ function cases() {
     // CORS.
     call("no Origin", '{"data":null}', { origin: undefined }),
     call("refusal carries CORS", '{"data":null}', { auth: undefined, origin: "http://localhost:5173" }),
+    // Strings as JSON.stringify writes them: a string cut inside an emoji keeps a lone surrogate.
+    call("lone surrogate in data (a cut emoji)", '{"data":{"note":"hi \\ud83d"}}'),
+    call("lone surrogate as the ID", '{"data":{"userExternalId":"\\ud83d"}}'),
+    call("another user's ID cut inside an emoji", () => JSON.stringify({ data: { userExternalId: tokens.b.uid + "\ud83d" } })),
+    call("surrogate pair in data", '{"data":{"note":"\\ud83d\\ude00"}}'),
+    call("names apart only by lone surrogates", '{"data":{"a\\ud800":1,"a\\udbff":2}}', { differs: "strict" }),
+    // Repeated headers, as proxies add them: Node joins them with ", " before onCall reads them.
+    call("Accept twice is not a stream", '{"data":null}', { headers: { Accept: ["text/event-stream", "text/event-stream"] } }),
+    call("a proxy's second Accept is not a stream", '{"data":null}', { headers: { Accept: ["text/event-stream", "application/json"] } }),
+    call("a second Content-Type is not read", '{"data":null}', { headers: { "Content-Type": [json, "text/plain"] }, contentType: undefined }),
+    // Content-Type parameters, malformed and not.
+    call("content type with an empty parameter list", '{"data":null}', { contentType: "application/json;", differs: "contenttype" }),
+    call("content type with an empty parameter", '{"data":null}', { contentType: "application/json;;charset=utf-8" }),
+    call("content type with a tab before the parameters", '{"data":null}', { contentType: "application/json\t;charset=utf-8", differs: "contenttype" }),
+    call("content type with a space before the parameters", '{"data":null}', { contentType: "application/json ; charset=utf-8" }),
+    call("charset without a value", '{"data":null}', { contentType: "application/json; charset" }),
+    call("charset with an empty value", '{"data":null}', { contentType: "application/json; charset=" }),
+    call("parameter without a name", '{"data":null}', { contentType: "application/json; =utf-8" }),
+    call("quoted charset", '{"data":null}', { contentType: 'application/json; charset="utf-8"' }),
+    call("unknown parameter", '{"data":null}', { contentType: "application/json; foo=bar" }),
+    call("charset given twice", '{"data":null}', { contentType: "application/json; charset=utf-8; charset=utf-8" }),
+    call("charset latin1", '{"data":null}', { contentType: "application/json; charset=latin1", differs: "contenttype" }),
+    // An Identity Platform tenant's token for a user of the project. (The Auth emulator makes
+    // tenant users, but both Admin SDKs look every token's user up at project level there.)
+    call("a tenant's token", '{"data":null}', { auth: () => `Bearer ${craftedToken({ firebase: { sign_in_provider: "anonymous", identities: {}, tenant: "tenant-1" } })}`, differs: "tenant" }),
+    // Where onCall misbehaves: its decoder recurses, and it reads __proto__ as the prototype.
+    call("data nested 6,000 levels", '{"data":{"x":' + "[".repeat(6000) + "]".repeat(6000) + "}}", { differs: "deep" }),
+    call("data nested 12,000 levels", '{"data":{"x":' + "[".repeat(12000) + "]".repeat(12000) + "}}", { differs: "deep" }),
+    call("data nested 1,000 levels", '{"data":{"x":' + "[".repeat(1000) + "]".repeat(1000) + "}}"),
+    call("__proto__ holding another user's ID", () => `{"data":{"__proto__":{"userExternalId":"${tokens.b.uid}"}}}`, { differs: "proto" }),
+    call("__proto__ holding a number ID", '{"data":{"__proto__":{"userExternalId":1}}}', { differs: "proto" }),
+    call("__proto__ holding the user's own ID", () => `{"data":{"__proto__":{"userExternalId":"${tokens.a.uid}"}}}`),
+    // As the Android SDK builds a call (OkHttp; org.json escapes "/"; a Long is an Int64Value).
+    call("Android, a call", () => `{"data":{"userExternalId":"${tokens.a.uid}","page":"a\\/b"}}`, { contentType: "application/json; charset=utf-8", headers: android }),
+    call("Android, no argument", '{"data":null}', { contentType: "application/json; charset=utf-8", headers: android }),
+    call("Android, a Long in data", () => `{"data":{"userExternalId":"${tokens.a.uid}","n":${int64("9007199254740993")}}}`, { contentType: "application/json; charset=utf-8", headers: android }),
+    call("Android, a Long as the argument", `{"data":${int64("5")}}`, { contentType: "application/json; charset=utf-8", headers: android }),
+    call("Android, an unsigned Long as the argument", `{"data":${int64("5", "UInt64Value")}}`, { contentType: "application/json; charset=utf-8", headers: android }),
+    call("Android, a Long as the ID", `{"data":{"userExternalId":${int64("1")}}}`, { contentType: "application/json; charset=utf-8", headers: android }),
+    call("Android, another user's ID", () => `{"data":{"userExternalId":"${tokens.b.uid}"}}`, { contentType: "application/json; charset=utf-8", headers: android }),
+    // As the iOS SDK builds a call (GTMSessionFetcher, CFNetwork; JSONSerialization escapes "/").
+    call("iOS, a call", () => `{"data":{"userExternalId":"${tokens.a.uid}","page":"a\\/b"}}`, { headers: ios }),
+    call("iOS, no argument", '{"data":null}', { headers: ios }),
+    call("iOS, an Int64 in data", `{"data":{"n":${int64("-9007199254740993")}}}`, { headers: ios }),
+    call("iOS, .stream()", '{"data":null}', { accept: "text/event-stream", headers: ios }),
+    call("iOS, signed out", '{"data":null}', { auth: undefined, headers: { ...ios, Authorization: undefined } }),
+    // Flutter calls through those SDKs on Android and iOS (the JS SDK on the web): a Dart int
+    // over 32 bits crosses the platform channel as a Long.
+    call("Flutter on Android, a large Dart int", `{"data":{"count":${int64("4294967296")}}}`, { contentType: "application/json; charset=utf-8", headers: android }),
+    // What else apps, proxies and old clients put on a request.
+    call("web SDK headers besides the token", '{"data":null}', { headers: { "X-Firebase-GMPID": "1:123:web:abc", "X-Client-Version": "Chrome/JsCore/12.19.0/FirebaseCore-web", "X-Firebase-AppCheck": "not-a-real-app-check-token" } }),
+    call("behind proxies", '{"data":null}', { headers: { "X-Forwarded-For": "203.0.113.7, 10.0.0.1", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example.com", Via: "1.1 google, 1.1 varnish", Forwarded: "for=203.0.113.7;proto=https" } }),
+    call("with cookies", '{"data":null}', { headers: { Cookie: "__session=not-a-token; theme=dark" } }),
+    call("Connection: close", '{"data":null}', { headers: { Connection: "close" } }),
+    call("chunked body", '{"data":null}', { chunked: true }),
+    call("HTTP/1.0", '{"data":null}', { http10: true }),
+    call("Content-Encoding identity", '{"data":null}', { headers: { "Content-Encoding": "identity" } }),
+    call("gzip body", () => zlib.gzipSync('{"data":null}'), { headers: { "Content-Encoding": "gzip" }, differs: "encoding" }),
+    call("plain body labelled gzip", '{"data":null}', { headers: { "Content-Encoding": "gzip" }, differs: "encoding" }),
   ];
   const preflight = (name, requestHeaders, extra = {}) =>
     ({ name, method: "OPTIONS", origin, preflight: { method: "POST", headers: requestHeaders }, ...extra });
@@ -162,6 +243,12 @@ function cases() {
     preflight("preflight, Sentry", "authorization,content-type,sentry-trace,baggage"),
     preflight("preflight, streaming", "accept,authorization,content-type"),
     preflight("preflight, no headers asked for", undefined),
+    preflight("preflight, Datadog RUM", "authorization,content-type,x-datadog-origin,x-datadog-parent-id,x-datadog-sampling-priority,x-datadog-trace-id"),
+    preflight("preflight, New Relic", "authorization,content-type,newrelic,traceparent,tracestate"),
+    preflight("preflight, X-Requested-With", "authorization,content-type,x-requested-with"),
+    preflight("preflight, names in capitals with spaces", "Authorization, Content-Type, X-Custom-Header"),
+    preflight("preflight, empty header list", ""),
+    preflight("preflight, repeated request-headers lines", ["authorization,content-type", "x-datadog-trace-id"]),
   );
   return list;
 }
@@ -176,15 +263,22 @@ async function send(url, c) {
   if (from) headers.Origin = from;
   if (c.preflight) {
     headers["Access-Control-Request-Method"] = c.preflight.method;
-    if (c.preflight.headers) headers["Access-Control-Request-Headers"] = c.preflight.headers;
+    if (c.preflight.headers !== undefined) headers["Access-Control-Request-Headers"] = c.preflight.headers;
+  }
+  for (const [name, value] of Object.entries(c.headers ?? {})) {
+    if (value === undefined) delete headers[name];
+    else headers[name] = value; // an array: one header line each
   }
   const body = typeof c.body === "function" ? c.body() : c.body;
-  const res = await request(url, c.method, headers, body);
+  const res = await (c.http10 ? requestHTTP10 : request)(url, c.method, headers, body, c.chunked);
   const text = res.text;
   const answer = { status: res.status, cors: res.headers["access-control-allow-origin"] !== undefined };
   if (c.preflight) {
+    // What a browser checks: every header asked for is allowed; and what a cache keys on.
     const allowed = (res.headers["access-control-allow-headers"] ?? "").toLowerCase().split(/\s*,\s*/);
-    answer.headersAllowed = (c.preflight.headers ?? "").split(",").filter(Boolean).every((h) => allowed.includes(h));
+    const asked = [c.preflight.headers ?? ""].flat().join(",").toLowerCase().split(",").map((h) => h.trim()).filter(Boolean);
+    answer.headersAllowed = asked.every((h) => allowed.includes(h));
+    answer.vary = (res.headers.vary ?? "").toLowerCase().split(/\s*,\s*/).sort().join(",");
     return answer;
   }
   if (c.accept === "text/event-stream") {
@@ -198,15 +292,42 @@ async function send(url, c) {
 }
 
 // request sends one request as given (fetch refuses a GET with a body, which axios sends).
-function request(url, method, headers, body) {
+function request(url, method, headers, body, chunked = false) {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers: body === undefined ? headers : { ...headers, "Content-Length": Buffer.byteLength(body) } }, (res) => {
+    const length = body === undefined ? {} : chunked ? { "Transfer-Encoding": "chunked" } : { "Content-Length": Buffer.byteLength(body) };
+    const req = http.request(url, { method, headers: { ...headers, ...length } }, (res) => {
       const chunks = [];
       res.on("data", (chunk) => chunks.push(chunk));
       res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString() }));
     });
     req.on("error", reject);
     req.end(body);
+  });
+}
+
+// requestHTTP10 sends one HTTP/1.0 request on its own connection and reads the answer until the
+// server closes it, as an old client or proxy does.
+function requestHTTP10(url, method, headers, body) {
+  const { hostname, port, pathname } = new URL(url);
+  const lines = [`${method} ${pathname} HTTP/1.0`, `Host: ${hostname}:${port}`,
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+    ...(body === undefined ? [] : [`Content-Length: ${Buffer.byteLength(body)}`])];
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    // Written, not ended: the server closes the connection once it has answered, as HTTP/1.0 has it.
+    const socket = net.connect(Number(port), hostname, () => socket.write(lines.join("\r\n") + "\r\n\r\n" + (body ?? "")));
+    socket.on("data", (chunk) => chunks.push(chunk));
+    socket.on("error", reject);
+    socket.on("close", () => {
+      const raw = Buffer.concat(chunks).toString();
+      const [head, ...rest] = raw.split("\r\n\r\n");
+      const [statusLine, ...headerLines] = head.split("\r\n");
+      const responseHeaders = Object.fromEntries(headerLines.map((line) => {
+        const at = line.indexOf(":");
+        return [line.slice(0, at).toLowerCase(), line.slice(at + 1).trim()];
+      }));
+      resolve({ status: Number(statusLine.split(" ")[1]), headers: responseHeaders, text: rest.join("\r\n\r\n") });
+    });
   });
 }
 
@@ -225,7 +346,7 @@ function shape(text) {
 
 test("conformance with firebase-functions' onCall", async (t) => {
   const cs = cases();
-  assert.ok(cs.length >= 60, `${cs.length} cases: want at least 60`);
+  assert.ok(cs.length >= 120, `${cs.length} cases: want at least 120`);
   for (const c of cs) {
     await t.test(c.name, async () => {
       const [ours, theirs] = [await send(fn.url, c), await send(referenceURL, c)];
