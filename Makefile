@@ -9,7 +9,10 @@ PROJECT := demo-proficient
 FIREBASE := CI=true NO_UPDATE_NOTIFIER=1 e2e/node_modules/.bin/firebase
 
 .PHONY: test go-test e2e dev function bench
-test: go-test e2e
+# Quiet: a line per suite and the total; the full output goes to bin/test.log (make go-test e2e
+# prints it all).
+test:
+	@tools/quiet-test.sh
 
 # Static checks (no production function over cyclomatic complexity 15), then the Go suite: hermetic, Google's endpoints and Secret Manager stood in on
 # loopback; fuzz seeds run as tests; deploy/ needs gcloud (list-files-for-upload, offline).
@@ -18,7 +21,7 @@ go-test:
 	@unformatted=$$(gofmt -l .); if [[ -n $$unformatted ]]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(TOOL) staticcheck ./...
 	$(TOOL) gocyclo -over 15 $$(ls *.go | grep -v _test.go)
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
 
 # Real clients: the Auth emulator, the Firebase JS SDK in Node, and Chromium loading public/;
 # and the conformance suite against firebase-functions' own onCall (e2e/reference) in the
