@@ -1,59 +1,39 @@
 // The README's "Call it from your app" snippets, run as written: taken from README.md itself (so
-// the text and the test cannot drift apart), the callable and fetch snippets in a page of their
-// own in Chromium, the React snippet bundled with esbuild into a real React app. The pages are
-// served with /api/proficient-hmac forwarded to the function, as the Hosting rewrite does.
+// the text and the test cannot drift apart) into an app served by a real Vite dev server whose
+// vite.config.js is the README's (its proxy forwards /api/proficient-hmac to the function), and
+// run in Chromium: the callable and fetch snippets in a page of their own, the React snippet in a
+// React app.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import fs from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import * as esbuild from "esbuild";
 import { launchChromium } from "./chromium.mjs";
 import { startFunction, demoSecret } from "./function.mjs";
-import { startStaticServer, localSDK, sdkVersion } from "./static-server.mjs";
+import { startViteDevServer, readmeBlock as snippet } from "./vite-server.mjs";
 import { emulatorHost, project } from "./emulator.mjs";
 
-const here = import.meta.dirname;
 const expectedHMAC = (uid) => crypto.createHmac("sha256", demoSecret).update(uid).digest("base64");
 
-// snippet is the code block of the given language that follows marker in the README.
-async function snippet(marker, lang) {
-  const readme = await fs.readFile(path.join(here, "..", "README.md"), "utf8");
-  const from = readme.indexOf(marker);
-  assert.ok(from >= 0, `README.md has no ${marker}`);
-  const block = readme.slice(from).match(new RegExp("```" + lang + "\\n([\\s\\S]*?)```"));
-  assert.ok(block, `no ${lang} block after ${marker}`);
-  return block[1];
-}
-
-const importMap = `<script type="importmap">${JSON.stringify({
-  imports: {
-    "firebase/app": `${localSDK}firebase-app.js`,
-    "firebase/auth": `${localSDK}firebase-auth.js`,
-    "firebase/functions": `${localSDK}firebase-functions.js`,
-    [`https://www.gstatic.com/firebasejs/${sdkVersion}/`]: localSDK,
-  },
-})}</script>`;
-
-// The page for the callable and fetch snippets: the app initialised as an app would, once, then
-// each snippet imported as a module of its own.
-const snippetsPage = `<!doctype html><html><head>${importMap}</head><body><script type="module">
-import { initializeApp } from "firebase/app";
-import { getAuth, connectAuthEmulator, signInAnonymously, signOut } from "firebase/auth";
+// The app's Firebase set-up, as an app's entry module does it, first.
+const init = `import { initializeApp } from "firebase/app";
+import { getAuth, connectAuthEmulator } from "firebase/auth";
 const params = new URLSearchParams(location.search);
 initializeApp({ apiKey: "demo-api-key", projectId: params.get("project") });
 connectAuthEmulator(getAuth(), params.get("authEmulator"), { disableWarnings: true });
+`;
+
+// The page for the callable and fetch snippets, each a module of the app.
+const snippetsMain = `import "./init.js";
+import { getAuth, signInAnonymously } from "firebase/auth";
+import * as callable from "./callable.js";
+import * as rest from "./fetch.js";
 const attempt = (f) => f().then((hmac) => ({ hmac }), (err) => ({ code: err.code, message: err.message }));
-const callable = await import("/snippets/callable.js");
-const rest = await import("/snippets/fetch.js");
 window.snippets = {
   callable: () => attempt(callable.proficientHmac),
   fetch: () => attempt(rest.proficientHmac),
   signIn: async () => (await signInAnonymously(getAuth())).user.uid,
 };
 document.body.dataset.ready = "true";
-</script></body></html>`;
+`;
 
 // A stand-in for @proficient/react's InteractionView that keeps the HMAC the way its useApi hook
 // does: userHmac is asked once, when the view mounts, and kept even if userExternalId changes.
@@ -65,14 +45,7 @@ export function InteractionView({ apiKey, agentId, userExternalId, userHmac }) {
 }
 `;
 
-// The React app around the README's component: Firebase initialised first, as an app's entry
-// module does, then the component rendered, and sign-in controls for the test.
-const reactInit = `import { initializeApp } from "firebase/app";
-import { getAuth, connectAuthEmulator } from "firebase/auth";
-const params = new URLSearchParams(location.search);
-initializeApp({ apiKey: "demo-api-key", projectId: params.get("project") });
-connectAuthEmulator(getAuth(), params.get("authEmulator"), { disableWarnings: true });
-`;
+// The React app around the README's component, with sign-in controls for the test.
 const reactMain = `import "./init.js";
 import { createRoot } from "react-dom/client";
 import { getAuth, signInAnonymously, createUserWithEmailAndPassword, signOut } from "firebase/auth";
@@ -86,38 +59,27 @@ window.auth = {
 document.body.dataset.ready = "true";
 `;
 
-async function bundleReactApp() {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "snippet-react-"));
-  try {
-    await fs.writeFile(path.join(dir, "Agent.jsx"), await snippet("**Proficient's React SDK**", "jsx"));
-    await fs.writeFile(path.join(dir, "proficientHmac.js"), await snippet("**Firebase web SDK, callable protocol**", "js"));
-    await fs.writeFile(path.join(dir, "proficient-react.jsx"), proficientStandIn);
-    await fs.writeFile(path.join(dir, "init.js"), reactInit);
-    await fs.writeFile(path.join(dir, "main.jsx"), reactMain);
-    const result = await esbuild.build({
-      entryPoints: [path.join(dir, "main.jsx")], bundle: true, format: "esm", write: false, jsx: "automatic",
-      nodePaths: [path.join(here, "node_modules")], alias: { "@proficient/react": path.join(dir, "proficient-react.jsx") },
-      define: { "import.meta.env.VITE_PROFICIENT_API_KEY": JSON.stringify("pk_test_from_vite_env"), "process.env.NODE_ENV": '"production"' },
-      logLevel: "silent",
-    });
-    return result.outputFiles[0].text;
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
-}
+const page = (script) => `<!doctype html><html><body><div id="root"></div><script type="module" src="${script}"></script></body></html>`;
 
 let fn, site, chromium, browser;
 before(async () => {
   fn = await startFunction();
-  site = await startStaticServer({
+  site = await startViteDevServer({
     functionURL: fn.url,
     files: {
-      "/snippets/index.html": snippetsPage,
-      "/snippets/callable.js": await snippet("**Firebase web SDK, callable protocol**", "js"),
-      "/snippets/fetch.js": await snippet("**Plain `fetch`**", "js"),
-      "/snippets/react.html": `<!doctype html><html><body><div id="root"></div><script type="module" src="/snippets/react.js"></script></body></html>`,
-      "/snippets/react.js": await bundleReactApp(),
+      ".env": "VITE_PROFICIENT_API_KEY=pk_test_from_vite_env\n",
+      "init.js": init,
+      "index.html": page("/main.js"),
+      "main.js": snippetsMain,
+      "callable.js": await snippet("**Firebase web SDK, callable protocol**", "js"),
+      "fetch.js": await snippet("**Plain `fetch`**", "js"),
+      "react.html": page("/react-main.jsx"),
+      "react-main.jsx": reactMain,
+      "Agent.jsx": await snippet("**Proficient's React SDK**", "jsx"),
+      "proficientHmac.js": await snippet("**Firebase web SDK, callable protocol**", "js"),
+      "proficient-react.jsx": proficientStandIn,
     },
+    alias: { "@proficient/react": "proficient-react.jsx" },
   });
   chromium = await launchChromium();
   browser = chromium.browser;
@@ -134,7 +96,7 @@ async function open(t, page) {
   const tab = await context.newPage();
   const failures = [];
   tab.on("pageerror", (err) => failures.push(err.message));
-  await tab.goto(`${site.url}snippets/${page}?${new URLSearchParams({ authEmulator: `http://${emulatorHost}`, project })}`);
+  await tab.goto(`${site.url}${page}?${new URLSearchParams({ authEmulator: `http://${emulatorHost}`, project })}`);
   await tab.waitForSelector("body[data-ready=true]", { timeout: 15000 });
   return { tab, failures };
 }
