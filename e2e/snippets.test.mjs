@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { launchChromium } from "./chromium.mjs";
 import { startFunction, demoSecret } from "./function.mjs";
-import { startViteDevServer, readmeBlock as snippet } from "./vite-server.mjs";
+import { startViteDevServer } from "./vite-server.mjs";
+import { readmeBlock as snippet } from "./readme.mjs";
 import { emulatorHost, project } from "./emulator.mjs";
 
 const expectedHMAC = (uid) => crypto.createHmac("sha256", demoSecret).update(uid).digest("base64");

@@ -6,19 +6,10 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import assert from "node:assert/strict";
+import { readmeBlock } from "./readme.mjs";
 
 const here = import.meta.dirname;
 const { createServer } = await import(pathToFileURL(path.join(here, "vite", "node_modules", "vite", "dist", "node", "index.js")));
-
-// readmeBlock is the code block of the given language that follows marker in the README.
-export async function readmeBlock(marker, lang) {
-  const readme = await fs.readFile(path.join(here, "..", "README.md"), "utf8");
-  const from = readme.indexOf(marker);
-  assert.ok(from >= 0, `README.md has no ${marker}`);
-  const block = readme.slice(from).match(new RegExp("```" + lang + "\\n([\\s\\S]*?)```"));
-  assert.ok(block, `no ${lang} block after ${marker}`);
-  return block[1];
-}
 
 const readmeFunction = "http://127.0.0.1:8080";
 
