@@ -14,7 +14,7 @@ const { createServer } = await import(pathToFileURL(path.join(here, "vite", "nod
 const readmeFunction = "http://127.0.0.1:8080";
 
 // startViteDevServer writes files (path → text) into a new app folder with the README's
-// vite.config.js, serves it, and resolves to { url, close() }. alias maps import names to files
+// vite.config.js, serves it, and resolves to { url, ssrLoadModule(url), close() }. alias maps import names to files
 // of the app (a stand-in for a package the app would install).
 export async function startViteDevServer({ functionURL, files, alias = {} }) {
   const config = await readmeBlock("With Vite, add the", "js");
@@ -45,6 +45,8 @@ export async function startViteDevServer({ functionURL, files, alias = {} }) {
   const { port } = server.httpServer.address();
   return {
     url: `http://127.0.0.1:${port}/`,
+    // Loads an app module as server rendering would (in this process).
+    ssrLoadModule: (url) => server.ssrLoadModule(url),
     close: async () => {
       await server.close();
       await fs.rm(root, { recursive: true, force: true });
