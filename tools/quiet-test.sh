@@ -35,10 +35,12 @@ suite() {
   printf '%-4s %4d passed, %d failed, %d skipped  (%d s, log: %s)\n' "$name" "$p" "$f" "$s" $((SECONDS - began)) "$suite_log"
   if ((rc != 0)); then
     broken+=("$name")
-    echo "---- $name failed; its failing tests, then the end of $suite_log:"
-    grep -E '^\s*--- FAIL|^FAIL|^\s*not ok|^\s*✖' "$suite_log" | head -20
-    echo "----"
-    tail -n 40 "$suite_log"
+    # The failing tests with what they printed (go test -v prints a test's errors just before
+    # its "--- FAIL"; node's TAP, just after its "not ok"); failing elsewhere, the log's end.
+    local failures
+    failures=$(grep -E -B6 '^\s*--- FAIL' "$suite_log"; grep -E -A14 '^\s*not ok' "$suite_log")
+    echo "---- $name failed (full output: $suite_log):"
+    if [[ -n $failures ]]; then head -n 60 <<<"$failures"; else tail -n 40 "$suite_log"; fi
     echo "----"
   fi
 }
