@@ -9,7 +9,10 @@ PROJECT := demo-proficient
 FIREBASE := CI=true NO_UPDATE_NOTIFIER=1 e2e/node_modules/.bin/firebase
 
 .PHONY: test go-test e2e dev function bench
-test: go-test e2e
+# Quiet: a line per suite and the total; the full output goes to bin/test.log (make go-test e2e
+# prints it all).
+test:
+	@tools/quiet-test.sh
 
 # Static checks (no production function over cyclomatic complexity 15), then the Go suite: hermetic, Google's endpoints and Secret Manager stood in on
 # loopback; fuzz seeds run as tests; deploy/ needs gcloud (list-files-for-upload, offline).
@@ -18,12 +21,13 @@ go-test:
 	@unformatted=$$(gofmt -l .); if [[ -n $$unformatted ]]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(TOOL) staticcheck ./...
 	$(TOOL) gocyclo -over 15 $$(ls *.go | grep -v _test.go)
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
 
-# Real clients: the Auth emulator, the Firebase JS SDK in Node, and Chromium loading public/;
+# Real clients: the Auth emulator, the Firebase JS SDK in Node, Chromium loading public/ and the
+# README's snippets through a Vite dev server;
 # and the conformance suite against firebase-functions' own onCall (e2e/reference) in the
 # Functions emulator.
-e2e: e2e/node_modules/.package-lock.json e2e/reference/node_modules/.package-lock.json function
+e2e: e2e/node_modules/.package-lock.json e2e/reference/node_modules/.package-lock.json e2e/vite/node_modules/.package-lock.json function
 	$(FIREBASE) emulators:exec --config e2e/firebase.json --only auth,functions --project $(PROJECT) "cd $(CURDIR)/e2e && node --test"
 
 # The Auth emulator, the function against it and the demo page; Ctrl-C stops them all.
@@ -40,6 +44,11 @@ e2e/node_modules/.package-lock.json: e2e/package-lock.json
 
 e2e/reference/node_modules/.package-lock.json: e2e/reference/package-lock.json
 	npm ci --prefix e2e/reference --no-audit --no-fund --omit=optional
+
+# Vite for the README's dev-server recipe, in its own tree as in an app; with its optional
+# dependencies, which are its prebuilt native parts (rollup's, esbuild's).
+e2e/vite/node_modules/.package-lock.json: e2e/vite/package-lock.json
+	npm ci --prefix e2e/vite --no-audit --no-fund
 
 # The handler against the Admin SDK's own verification (Go benchmarks, interleaved), then the
 # function as Cloud Run runs it (the buildpack's main, K_SERVICE set, output on drained pipes)

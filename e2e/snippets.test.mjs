@@ -1,123 +1,190 @@
 // The README's "Call it from your app" snippets, run as written: taken from README.md itself (so
-// the text and the test cannot drift apart), the callable and fetch snippets in a page of their
-// own in Chromium, the React snippet bundled with esbuild into a real React app. The pages are
-// served with /api/proficient-hmac forwarded to the function, as the Hosting rewrite does.
+// the text and the test cannot drift apart) into an app served by a real Vite dev server whose
+// vite.config.js is the README's (its proxy forwards /api/proficient-hmac to the function), and
+// run in Chromium: the callable and fetch snippets in a page of their own, the React snippet in a
+// React app with a stand-in for @proficient/react's InteractionView.
+//
+// The function runs with ALLOW_ANONYMOUS=false and reaches the Auth emulator through a forwarder
+// the test can turn into an outage (502, which the function answers 503 with Retry-After) or
+// into an emulator that has forgotten its users (the function answers 401).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import fs from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import * as esbuild from "esbuild";
+import http from "node:http";
 import { launchChromium } from "./chromium.mjs";
 import { startFunction, demoSecret } from "./function.mjs";
-import { startStaticServer, localSDK, sdkVersion } from "./static-server.mjs";
+import { startViteDevServer } from "./vite-server.mjs";
+import { readmeBlock as snippet } from "./readme.mjs";
 import { emulatorHost, project } from "./emulator.mjs";
+import { createElement } from "react";
+import { renderToString } from "react-dom/server";
 
-const here = import.meta.dirname;
 const expectedHMAC = (uid) => crypto.createHmac("sha256", demoSecret).update(uid).digest("base64");
 
-// snippet is the code block of the given language that follows marker in the README.
-async function snippet(marker, lang) {
-  const readme = await fs.readFile(path.join(here, "..", "README.md"), "utf8");
-  const from = readme.indexOf(marker);
-  assert.ok(from >= 0, `README.md has no ${marker}`);
-  const block = readme.slice(from).match(new RegExp("```" + lang + "\\n([\\s\\S]*?)```"));
-  assert.ok(block, `no ${lang} block after ${marker}`);
-  return block[1];
-}
-
-const importMap = `<script type="importmap">${JSON.stringify({
-  imports: {
-    "firebase/app": `${localSDK}firebase-app.js`,
-    "firebase/auth": `${localSDK}firebase-auth.js`,
-    "firebase/functions": `${localSDK}firebase-functions.js`,
-    [`https://www.gstatic.com/firebasejs/${sdkVersion}/`]: localSDK,
-  },
-})}</script>`;
-
-// The page for the callable and fetch snippets: the app initialised as an app would, once, then
-// each snippet imported as a module of its own.
-const snippetsPage = `<!doctype html><html><head>${importMap}</head><body><script type="module">
-import { initializeApp } from "firebase/app";
-import { getAuth, connectAuthEmulator, signInAnonymously, signOut } from "firebase/auth";
-const params = new URLSearchParams(location.search);
-initializeApp({ apiKey: "demo-api-key", projectId: params.get("project") });
-connectAuthEmulator(getAuth(), params.get("authEmulator"), { disableWarnings: true });
-const attempt = (f) => f().then((hmac) => ({ hmac }), (err) => ({ code: err.code, message: err.message }));
-const callable = await import("/snippets/callable.js");
-const rest = await import("/snippets/fetch.js");
-window.snippets = {
-  callable: () => attempt(callable.proficientHmac),
-  fetch: () => attempt(rest.proficientHmac),
-  signIn: async () => (await signInAnonymously(getAuth())).user.uid,
-};
-document.body.dataset.ready = "true";
-</script></body></html>`;
-
-// A stand-in for @proficient/react's InteractionView that keeps the HMAC the way its useApi hook
-// does: userHmac is asked once, when the view mounts, and kept even if userExternalId changes.
-const proficientStandIn = `import { useEffect, useState } from "react";
-export function InteractionView({ apiKey, agentId, userExternalId, userHmac }) {
-  const [hmac, setHmac] = useState("");
-  useEffect(() => { userHmac().then(setHmac, (err) => setHmac("error: " + err.message)); }, []);
-  return <output id="view" data-api-key={String(apiKey)} data-agent={agentId} data-uid={userExternalId} data-hmac={hmac} />;
-}
-`;
-
-// The React app around the README's component: Firebase initialised first, as an app's entry
-// module does, then the component rendered, and sign-in controls for the test.
-const reactInit = `import { initializeApp } from "firebase/app";
+// The app's Firebase set-up, as an app's entry module does it, first.
+const init = `import { initializeApp } from "firebase/app";
 import { getAuth, connectAuthEmulator } from "firebase/auth";
 const params = new URLSearchParams(location.search);
 initializeApp({ apiKey: "demo-api-key", projectId: params.get("project") });
 connectAuthEmulator(getAuth(), params.get("authEmulator"), { disableWarnings: true });
 `;
-const reactMain = `import "./init.js";
-import { createRoot } from "react-dom/client";
-import { getAuth, signInAnonymously, createUserWithEmailAndPassword, signOut } from "firebase/auth";
-import Agent from "./Agent.jsx";
-createRoot(document.getElementById("root")).render(<Agent agentId="ag_test" />);
+
+// Sign-in controls for the tests, on every page.
+const signIn = `import { getAuth, signInAnonymously, createUserWithEmailAndPassword, signOut } from "firebase/auth";
 window.auth = {
   anonymous: async () => (await signInAnonymously(getAuth())).user.uid,
   create: async (email) => (await createUserWithEmailAndPassword(getAuth(), email, "correct-horse")).user.uid,
   signOut: () => signOut(getAuth()),
 };
+`;
+
+// The page for the callable and fetch snippets, each a module of the app.
+const snippetsMain = `import "./init.js";
+import "./sign-in.js";
+import * as callable from "./callable.js";
+import * as rest from "./fetch.js";
+const attempt = (f) => f().then((hmac) => ({ hmac }), (err) => ({ code: err.code, message: err.message }));
+window.snippets = { callable: () => attempt(callable.proficientHmac), fetch: () => attempt(rest.proficientHmac) };
 document.body.dataset.ready = "true";
 `;
 
-async function bundleReactApp() {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "snippet-react-"));
-  try {
-    await fs.writeFile(path.join(dir, "Agent.jsx"), await snippet("**Proficient's React SDK**", "jsx"));
-    await fs.writeFile(path.join(dir, "proficientHmac.js"), await snippet("**Firebase web SDK, callable protocol**", "js"));
-    await fs.writeFile(path.join(dir, "proficient-react.jsx"), proficientStandIn);
-    await fs.writeFile(path.join(dir, "init.js"), reactInit);
-    await fs.writeFile(path.join(dir, "main.jsx"), reactMain);
-    const result = await esbuild.build({
-      entryPoints: [path.join(dir, "main.jsx")], bundle: true, format: "esm", write: false, jsx: "automatic",
-      nodePaths: [path.join(here, "node_modules")], alias: { "@proficient/react": path.join(dir, "proficient-react.jsx") },
-      define: { "import.meta.env.VITE_PROFICIENT_API_KEY": JSON.stringify("pk_test_from_vite_env"), "process.env.NODE_ENV": '"production"' },
-      logLevel: "silent",
+// A stand-in for @proficient/react 0.23.0's InteractionView, as it behaves (its source is AGPL:
+// this is written from its behaviour, not copied). useApi asks userHmac() whenever it has no
+// HMAC cached and keeps the first one for good, even when userExternalId changes; the view's two
+// loading steps each ask before either answer is cached; the agent's step awaits the HMAC
+// outside its try, so a rejection leaves "Loading agent..." and an uncaught error. What
+// Proficient's API would receive is recorded in proficientRequests.
+const proficientStandIn = `import { useCallback, useEffect, useRef, useState } from "react";
+globalThis.proficientRequests = [];
+function useApi({ apiKey, userExternalId, userHmac }) {
+  const cachedHmacRef = useRef(undefined);
+  const getApi = useCallback(async () => {
+    if (!cachedHmacRef.current) {
+      cachedHmacRef.current = typeof userHmac === "function" ? await userHmac() : userHmac;
+    }
+    const headers = { apiKey, userExternalId, userHmac: cachedHmacRef.current };
+    return { request: async (what) => (globalThis.proficientRequests.push({ what, ...headers }), headers) };
+  }, [apiKey, userExternalId, userHmac]);
+  return { getApi };
+}
+export function InteractionView({ apiKey, agentId, userExternalId, userHmac }) {
+  if (typeof userHmac !== "string" && typeof userHmac !== "function") throw new Error("userHmac must be a string or a function");
+  const { getApi } = useApi({ apiKey, userExternalId, userHmac });
+  const [agent, setAgent] = useState({ status: "nil" });
+  const [interactions, setInteractions] = useState(null);
+  useEffect(() => {
+    (async () => {
+      setAgent({ status: "loading" });
+      const api = await getApi();
+      try {
+        setAgent({ status: "success", sent: await api.request("agent") });
+      } catch {
+        setAgent({ status: "error" });
+      }
+    })();
+  }, [agentId, getApi]);
+  useEffect(() => {
+    (async () => {
+      try {
+        const api = await getApi();
+        setInteractions(await api.request("interactions"));
+      } catch (e) {
+        console.error("Cannot load interactions for agent", agentId);
+      }
+    })();
+  }, [agentId, getApi]);
+  if (agent.status !== "success") return <p id="proficient-loading">{agent.status === "error" ? "An unknown error occurred while loading agent details." : "Loading agent..."}</p>;
+  return <output id="view" data-api-key={String(agent.sent.apiKey)} data-agent={agentId} data-uid={agent.sent.userExternalId}
+    data-hmac={agent.sent.userHmac} data-interactions-hmac={interactions?.userHmac ?? ""} />;
+}
+`;
+
+// The React app around the README's component.
+const reactMain = `import "./init.js";
+import "./sign-in.js";
+import { createRoot } from "react-dom/client";
+import Agent from "./Agent.jsx";
+createRoot(document.getElementById("root")).render(<Agent agentId="ag_test" />);
+document.body.dataset.ready = "true";
+`;
+
+// The stand-in fed the callable snippet directly, as an app would without the README's
+// component: with ?key, a new view per user; without, one view across users.
+const standInMain = `import "./init.js";
+import "./sign-in.js";
+import { useEffect, useState } from "react";
+import { createRoot } from "react-dom/client";
+import { getAuth, onAuthStateChanged } from "firebase/auth";
+import { InteractionView } from "@proficient/react";
+import { proficientHmac } from "./proficientHmac.js";
+const keyed = new URLSearchParams(location.search).has("key");
+function Direct() {
+  const [user, setUser] = useState(null);
+  useEffect(() => onAuthStateChanged(getAuth(), setUser), []);
+  if (!user) return null;
+  return <InteractionView key={keyed ? user.uid : "one"} apiKey="pk_test" agentId="ag_test" userExternalId={user.uid} userHmac={proficientHmac} />;
+}
+createRoot(document.getElementById("root")).render(<Direct />);
+document.body.dataset.ready = "true";
+`;
+
+const page = (script) => `<!doctype html><html><body><div id="root"></div><script type="module" src="${script}"></script></body></html>`;
+
+// startAuthForwarder passes the function's calls to the Auth emulator, or, by mode, answers as a
+// proxy whose upstream is gone ("down": 502) or as an emulator that has forgotten every user
+// ("forgetful": a lookup finds no one).
+function startAuthForwarder() {
+  const forwarder = { mode: "up" };
+  const server = http.createServer((req, res) => {
+    if (forwarder.mode === "down") {
+      res.writeHead(502, { "Content-Type": "text/plain" }).end("bad gateway\n");
+      return;
+    }
+    if (forwarder.mode === "forgetful" && req.url.includes("accounts:lookup")) {
+      req.resume();
+      res.writeHead(200, { "Content-Type": "application/json" }).end('{"kind":"identitytoolkit#GetAccountInfoResponse"}');
+      return;
+    }
+    const upstream = http.request(`http://${emulatorHost}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode, answer.headers);
+      answer.pipe(res);
     });
-    return result.outputFiles[0].text;
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+    upstream.on("error", () => res.destroy());
+    req.pipe(upstream);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => {
+      forwarder.host = `127.0.0.1:${server.address().port}`;
+      forwarder.close = () => new Promise((done) => server.close(done));
+      resolve(forwarder);
+    });
+  });
 }
 
-let fn, site, chromium, browser;
+let authForwarder, fn, site, chromium, browser;
 before(async () => {
-  fn = await startFunction();
-  site = await startStaticServer({
+  authForwarder = await startAuthForwarder();
+  fn = await startFunction({ env: { ALLOW_ANONYMOUS: "false", FIREBASE_AUTH_EMULATOR_HOST: authForwarder.host } });
+  const callable = await snippet("**Firebase web SDK, callable protocol**", "js");
+  site = await startViteDevServer({
     functionURL: fn.url,
     files: {
-      "/snippets/index.html": snippetsPage,
-      "/snippets/callable.js": await snippet("**Firebase web SDK, callable protocol**", "js"),
-      "/snippets/fetch.js": await snippet("**Plain `fetch`**", "js"),
-      "/snippets/react.html": `<!doctype html><html><body><div id="root"></div><script type="module" src="/snippets/react.js"></script></body></html>`,
-      "/snippets/react.js": await bundleReactApp(),
+      ".env": "VITE_PROFICIENT_API_KEY=pk_test_from_vite_env\n",
+      "init.js": init,
+      "sign-in.js": signIn,
+      "index.html": page("/main.js"),
+      "main.js": snippetsMain,
+      "callable.js": callable,
+      "fetch.js": await snippet("**Plain `fetch`**", "js"),
+      "react.html": page("/react-main.jsx"),
+      "react-main.jsx": reactMain,
+      "Agent.jsx": await snippet("**Proficient's React SDK**", "jsx"),
+      "proficientHmac.js": callable,
+      "proficient-react.jsx": proficientStandIn,
+      "stand-in.html": page("/stand-in-main.jsx"),
+      "stand-in-main.jsx": standInMain,
     },
+    alias: { "@proficient/react": "proficient-react.jsx" },
   });
   chromium = await launchChromium();
   browser = chromium.browser;
@@ -126,45 +193,134 @@ after(async () => {
   await chromium?.close();
   await site?.close();
   await fn?.stop();
+  await authForwarder?.close();
 });
 
-async function open(t, page) {
+// open loads a page in a fresh browser context and records the page's uncaught errors and its
+// calls to the function (status and Retry-After of each answer).
+async function open(t, file, query = {}) {
   const context = await browser.createBrowserContext();
   t.after(() => context.close());
   const tab = await context.newPage();
   const failures = [];
-  tab.on("pageerror", (err) => failures.push(err.message));
-  await tab.goto(`${site.url}snippets/${page}?${new URLSearchParams({ authEmulator: `http://${emulatorHost}`, project })}`);
+  const calls = [];
+  let failed;
+  const firstFailure = new Promise((resolve) => (failed = resolve));
+  tab.on("pageerror", (err) => {
+    failures.push(err.message);
+    failed(err.message);
+  });
+  tab.on("response", (res) => {
+    if (res.request().method() === "POST" && new URL(res.url()).pathname === "/api/proficient-hmac") {
+      calls.push({ status: res.status(), retryAfter: res.headers()["retry-after"] });
+    }
+  });
+  await tab.goto(`${site.url}${file}?${new URLSearchParams({ authEmulator: `http://${emulatorHost}`, project, ...query })}`);
   await tab.waitForSelector("body[data-ready=true]", { timeout: 15000 });
-  return { tab, failures };
+  return { tab, failures, calls, firstFailure };
 }
 
-test("the callable and fetch snippets, as written: signed out they say so, signed in they give the HMAC", async (t) => {
+const newEmail = (name) => `${name}-${crypto.randomUUID()}@example.com`;
+
+test("the callable and fetch snippets, as written: signed out they say so, refused they say why, signed in they give the HMAC", async (t) => {
   const { tab, failures } = await open(t, "index.html");
   const signedOut = await tab.evaluate(async () => [await snippets.callable(), await snippets.fetch()]);
   assert.equal(signedOut[0].code, "functions/unauthenticated");
   assert.match(signedOut[1].message, /^Sign in first/);
-  const uid = await tab.evaluate(() => snippets.signIn());
+  await tab.evaluate(() => auth.anonymous());
+  const anonymous = await tab.evaluate(async () => [await snippets.callable(), await snippets.fetch()]);
+  assert.equal(anonymous[0].code, "functions/permission-denied");
+  assert.match(anonymous[1].message, /^HTTP 403: Anonymous users/);
+  const uid = await tab.evaluate((email) => auth.create(email), newEmail("snippets"));
   const signedIn = await tab.evaluate(async () => [await snippets.callable(), await snippets.fetch()]);
   assert.deepEqual(signedIn, [{ hmac: expectedHMAC(uid) }, { hmac: expectedHMAC(uid) }]);
   assert.deepEqual(failures, []);
 });
 
-test("the React snippet, as written, in a React app: each user's view gets that user's HMAC", async (t) => {
-  const { tab, failures } = await open(t, "react.html");
-  // Signed out (and while the saved sign-in is restored): no view, and no crash.
-  assert.equal(await tab.$("#view"), null);
+test("the snippets load where a module may load on a server, with no Firebase app, and the React component renders nothing there", async () => {
+  for (const file of ["/callable.js", "/fetch.js", "/Agent.jsx"]) {
+    await assert.doesNotReject(site.ssrLoadModule(file), file);
+  }
+  const { default: Agent } = await site.ssrLoadModule("/Agent.jsx");
+  assert.equal(renderToString(createElement(Agent, { agentId: "ag_test" })), "");
+});
+
+// The stand-in itself, fed the callable snippet directly: it must show what the real
+// InteractionView does, or the React test below could not catch an example that hangs.
+test("the InteractionView stand-in behaves as @proficient/react 0.23.0: two calls per view, stuck on a refusal, the first HMAC kept", async (t) => {
+  await t.test("two calls before the first answer is cached", async (t) => {
+    const { tab, calls } = await open(t, "stand-in.html", { key: "" });
+    const uid = await tab.evaluate((email) => auth.create(email), newEmail("two-calls"));
+    await tab.waitForSelector(`#view[data-uid="${uid}"]:not([data-interactions-hmac=""])`, { timeout: 15000 });
+    assert.equal(calls.length, 2);
+    assert.equal(await tab.$eval("#view", (el) => el.dataset.hmac), expectedHMAC(uid));
+  });
+  await t.test("a refusal leaves Loading agent... and an uncaught error", async (t) => {
+    const { tab, firstFailure } = await open(t, "stand-in.html", { key: "" });
+    await tab.evaluate(() => auth.anonymous());
+    assert.match(await firstFailure, /Anonymous users/);
+    assert.equal(await tab.$eval("#proficient-loading", (el) => el.textContent), "Loading agent...");
+  });
+  await t.test("without a key per user, the next user's view carries the first user's HMAC", async (t) => {
+    const { tab } = await open(t, "stand-in.html");
+    const first = await tab.evaluate((email) => auth.create(email), newEmail("first"));
+    await tab.waitForSelector(`#view[data-uid="${first}"]`, { timeout: 15000 });
+    const second = await tab.evaluate((email) => auth.create(email), newEmail("second"));
+    await tab.waitForSelector(`#view[data-uid="${second}"]`, { timeout: 15000 });
+    assert.equal(await tab.$eval("#view", (el) => el.dataset.hmac), expectedHMAC(first));
+  });
+});
+
+test("the React snippet, as written: one call per user, their own HMAC, and refusals and outages shown with a retry", async (t) => {
+  const { tab, failures, calls } = await open(t, "react.html");
+  // Signed out (and while the saved sign-in is restored): nothing, and no crash.
+  assert.equal(await tab.$("#root > *"), null);
+
   const shows = async (uid) => {
-    await tab.waitForSelector(`#view[data-uid="${uid}"]:not([data-hmac=""])`, { timeout: 15000 });
+    await tab.waitForSelector(`#view[data-uid="${uid}"]:not([data-interactions-hmac=""])`, { timeout: 15000 });
     return tab.$eval("#view", (el) => ({ ...el.dataset }));
   };
-  const first = await tab.evaluate(() => auth.anonymous());
-  assert.deepEqual(await shows(first), { apiKey: "pk_test_from_vite_env", agent: "ag_test", uid: first, hmac: expectedHMAC(first) });
-  const second = await tab.evaluate((email) => auth.create(email), `react-${Date.now()}@example.com`);
-  assert.notEqual(second, first);
-  const view = await shows(second);
-  assert.equal(view.hmac, expectedHMAC(second), "after the switch the view holds the new user's HMAC, not the last one's");
+  const alert = async () => {
+    await tab.waitForSelector("[role=alert] button", { timeout: 15000 });
+    return tab.$eval("[role=alert]", (el) => el.textContent);
+  };
+  const viewOf = (uid) => ({ apiKey: "pk_test_from_vite_env", agent: "ag_test", uid, hmac: expectedHMAC(uid), interactionsHmac: expectedHMAC(uid) });
+  const agentRequests = () => tab.evaluate(() => window.proficientRequests.filter((r) => r.what === "agent").length);
+
+  // Refused: an anonymous user, with ALLOW_ANONYMOUS=false.
+  await tab.evaluate(() => auth.anonymous());
+  assert.match(await alert(), /Anonymous users cannot get an HMAC.*Try again/);
+  assert.deepEqual(calls.splice(0).map((c) => c.status), [403]);
+
+  // A user with a password: one call, and the view with their HMAC, loaded once.
+  const first = await tab.evaluate((email) => auth.create(email), newEmail("react-first"));
+  assert.deepEqual(await shows(first), viewOf(first));
+  assert.deepEqual(calls.splice(0).map((c) => c.status), [200]);
+  assert.equal(await agentRequests(), 1);
+
+  // The next user while Firebase Authentication is unreachable from the function: 503, shown;
+  // Try again once it is back brings the view, with this user's HMAC.
+  authForwarder.mode = "down";
+  const second = await tab.evaluate((email) => auth.create(email), newEmail("react-second"));
+  assert.match(await alert(), /cannot be reached right now.*Try again/);
+  assert.deepEqual(calls.splice(0), [{ status: 503, retryAfter: "5" }]);
+  authForwarder.mode = "up";
+  await tab.click("[role=alert] button");
+  assert.deepEqual(await shows(second), viewOf(second));
+  assert.deepEqual(calls.splice(0).map((c) => c.status), [200]);
+
+  // The next user while the emulator has forgotten its users: 401, shown, then the same retry.
+  authForwarder.mode = "forgetful";
+  const third = await tab.evaluate((email) => auth.create(email), newEmail("react-third"));
+  assert.match(await alert(), /Try again/);
+  assert.deepEqual(calls.splice(0).map((c) => c.status), [401]);
+  authForwarder.mode = "up";
+  await tab.click("[role=alert] button");
+  assert.deepEqual(await shows(third), viewOf(third));
+  assert.deepEqual(calls.splice(0).map((c) => c.status), [200]);
+  assert.equal(await agentRequests(), 3, "each view loaded once");
+
   await tab.evaluate(() => auth.signOut());
-  await tab.waitForFunction(() => !document.getElementById("view"), { timeout: 15000 });
+  await tab.waitForFunction(() => !document.querySelector("#root > *"), { timeout: 15000 });
   assert.deepEqual(failures, []);
 });

@@ -1,0 +1,55 @@
+// A real Vite dev server (e2e/vite, its own lock file) for an app whose vite.config.js is the
+// README's block as written, with only the function's address put in place of the README's
+// http://127.0.0.1:8080. The app lives in a fresh folder under e2e/vite, so the config's
+// `import "vite"` finds e2e/vite's Vite and the app's `firebase` and `react` imports find e2e's.
+import fs from "node:fs/promises";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import assert from "node:assert/strict";
+import { readmeBlock } from "./readme.mjs";
+
+const here = import.meta.dirname;
+const { createServer } = await import(pathToFileURL(path.join(here, "vite", "node_modules", "vite", "dist", "node", "index.js")));
+
+const readmeFunction = "http://127.0.0.1:8080";
+
+// startViteDevServer writes files (path → text) into a new app folder with the README's
+// vite.config.js, serves it, and resolves to { url, ssrLoadModule(url), close() }. alias maps import names to files
+// of the app (a stand-in for a package the app would install).
+export async function startViteDevServer({ functionURL, files, alias = {} }) {
+  const config = await readmeBlock("With Vite, add the", "js");
+  assert.ok(config.includes(readmeFunction), `the README's vite.config.js does not proxy to ${readmeFunction}`);
+  const root = await fs.mkdtemp(path.join(here, "vite", "app-"));
+  const all = { "vite.config.js": config.replaceAll(readmeFunction, new URL(functionURL).origin), ...files };
+  for (const [name, text] of Object.entries(all)) {
+    await fs.mkdir(path.dirname(path.join(root, name)), { recursive: true });
+    await fs.writeFile(path.join(root, name), text);
+  }
+  const server = await createServer({
+    root,
+    configFile: path.join(root, "vite.config.js"),
+    cacheDir: path.join(root, ".vite"),
+    logLevel: "silent",
+    clearScreen: false,
+    // JSX without @vitejs/plugin-react (no Fast Refresh needed here); no reloads mid-test.
+    esbuild: { jsx: "automatic" },
+    resolve: { alias: Object.fromEntries(Object.entries(alias).map(([name, file]) => [name, path.join(root, file)])) },
+    server: { host: "127.0.0.1", port: 0, hmr: false, watch: null, fs: { allow: [here] } },
+  });
+  try {
+    await server.listen();
+  } catch (err) {
+    await fs.rm(root, { recursive: true, force: true });
+    throw err;
+  }
+  const { port } = server.httpServer.address();
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    // Loads an app module as server rendering would (in this process).
+    ssrLoadModule: (url) => server.ssrLoadModule(url),
+    close: async () => {
+      await server.close();
+      await fs.rm(root, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# make test, quietly: each suite's full output goes to bin/test.log; the terminal gets a line per
+# suite with its counts, the conformance counts and the time, or, for a failing suite, what
+# failed. The last line sums every suite as "N passed, N failed, N skipped", which CI reads.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p bin
+log=bin/test.log
+: >"$log"
+start=$SECONDS
+passed=0 failed=0 skipped=0 broken=()
+
+# suite NAME COMMAND…: runs COMMAND with its output in bin/test-NAME.log (and bin/test.log), then
+# prints its line.
+suite() {
+  local name=$1 suite_log=bin/test-$1.log began=$SECONDS
+  shift
+  "$@" >"$suite_log" 2>&1
+  local rc=$? p f s
+  cat "$suite_log" >>"$log"
+  if [[ $name == go ]]; then
+    p=$(grep -cE '^\s*--- PASS' "$suite_log")
+    f=$(grep -cE '^\s*--- FAIL' "$suite_log")
+    s=$(grep -cE '^\s*--- SKIP' "$suite_log")
+  else
+    # node's test runner closes with "# pass N" (tap) or "ℹ pass N" (spec).
+    p=$(sed -nE 's/^(#|ℹ) pass ([0-9]+)$/\2/p' "$suite_log" | tail -1)
+    f=$(sed -nE 's/^(#|ℹ) fail ([0-9]+)$/\2/p' "$suite_log" | tail -1)
+    s=$(sed -nE 's/^(#|ℹ) skipped ([0-9]+)$/\2/p' "$suite_log" | tail -1)
+  fi
+  p=${p:-0} f=${f:-0} s=${s:-0}
+  # A failure outside any test (vet, a build, an emulator that would not start) still counts.
+  if ((rc != 0 && f == 0)); then f=1; fi
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+  printf '%-4s %4d passed, %d failed, %d skipped  (%d s, log: %s)\n' "$name" "$p" "$f" "$s" $((SECONDS - began)) "$suite_log"
+  if ((rc != 0)); then
+    broken+=("$name")
+    # The failing tests with what they printed (go test -v prints a test's errors just before
+    # its "--- FAIL"; node's TAP, just after its "not ok"); failing elsewhere, the log's end.
+    local failures
+    failures=$(grep -E -B6 '^\s*--- FAIL' "$suite_log"; grep -E -A14 '^\s*not ok' "$suite_log")
+    echo "---- $name failed (full output: $suite_log):"
+    if [[ -n $failures ]]; then head -n 60 <<<"$failures"; else tail -n 40 "$suite_log"; fi
+    echo "----"
+  fi
+}
+
+suite go make --no-print-directory go-test GOTESTFLAGS=-v
+suite e2e make --no-print-directory e2e
+# The conformance suite's own count of answers that match onCall's.
+grep -hoE '[0-9]+ same, [0-9]+ differ \(deliberate\)' bin/test-e2e.log | sed 's/^/conformance with onCall: /' | tail -1
+echo "time: $((SECONDS - start)) s; full log: $log"
+echo "$passed passed, $failed failed, $skipped skipped"
+((${#broken[@]} == 0))
