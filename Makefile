@@ -24,10 +24,10 @@ go-test:
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
 
 # Real clients: the Auth emulator, the Firebase JS SDK in Node, Chromium loading public/ and the
-# README's snippets through a Vite dev server;
+# README's snippets through a Vite dev server, the README's Next.js app under next dev (e2e/nextjs);
 # and the conformance suite against firebase-functions' own onCall (e2e/reference) in the
 # Functions emulator.
-e2e: e2e/node_modules/.package-lock.json e2e/reference/node_modules/.package-lock.json e2e/vite/node_modules/.package-lock.json function
+e2e: e2e/node_modules/.package-lock.json e2e/reference/node_modules/.package-lock.json e2e/vite/node_modules/.package-lock.json e2e/nextjs/node_modules/.package-lock.json function
 	$(FIREBASE) emulators:exec --config e2e/firebase.json --only auth,functions --project $(PROJECT) "cd $(CURDIR)/e2e && node --test"
 
 # The Auth emulator, the function against it and the demo page; Ctrl-C stops them all.
@@ -49,6 +49,11 @@ e2e/reference/node_modules/.package-lock.json: e2e/reference/package-lock.json
 # dependencies, which are its prebuilt native parts (rollup's, esbuild's).
 e2e/vite/node_modules/.package-lock.json: e2e/vite/package-lock.json
 	npm ci --prefix e2e/vite --no-audit --no-fund
+
+# The README's Next.js app (e2e/nextjs.test.mjs). Optional packages stay: Next.js's compiler is the
+# prebuilt @next/swc binary for this platform, an optional dependency.
+e2e/nextjs/node_modules/.package-lock.json: e2e/nextjs/package-lock.json
+	npm ci --prefix e2e/nextjs --no-audit --no-fund
 
 # The handler against the Admin SDK's own verification (Go benchmarks, interleaved), then the
 # function as Cloud Run runs it (the buildpack's main, K_SERVICE set, output on drained pipes)

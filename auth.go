@@ -174,6 +174,9 @@ func (a *authenticator) authenticate(ctx context.Context, header http.Header) (*
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	token, err := a.verify(ctx, idToken)
+	if err != nil && isSessionCookie(idToken) {
+		return nil, sessionCookieRefused(err)
+	}
 	if err != nil {
 		return nil, verifyError(err)
 	}

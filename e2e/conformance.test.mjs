@@ -153,6 +153,8 @@ function cases() {
     call("expired token", '{"data":null}', { auth: () => `Bearer ${craftedToken({ iat: Math.floor(Date.now() / 1000) - 7200, exp: Math.floor(Date.now() / 1000) - 3600 })}` }),
     call("token for another project", '{"data":null}', { auth: () => `Bearer ${craftedToken({ aud: "other-project", iss: "https://securetoken.google.com/other-project" })}` }),
     call("token without a subject", '{"data":null}', { auth: () => `Bearer ${craftedToken({ sub: "" })}` }),
+    // A session cookie (createSessionCookie's issuer) sent as the ID token: onCall refuses it too.
+    call("session cookie", '{"data":null}', { auth: () => `Bearer ${craftedToken({ iss: `https://session.firebase.google.com/${project}` })}` }),
     // Methods.
     { name: "GET, no body", method: "GET", auth: a, differs: "get" },
     { name: "GET with a callable body", method: "GET", contentType: json, body: '{"data":null}', auth: a },

@@ -26,3 +26,8 @@ export const createUser = ({ uid, email, password }) =>
   post(`/projects/${project}/accounts`, { localId: uid, email, password }, true);
 
 export const disableUser = (uid) => post(`/projects/${project}/accounts:update`, { localId: uid, disableUser: true }, true);
+
+// createSessionCookie returns a Firebase session cookie for an ID token, as firebase-admin's
+// createSessionCookie asks the Auth backend for one (issuer https://session.firebase.google.com/P).
+export const createSessionCookie = async (idToken) =>
+  (await post(`/projects/${project}:createSessionCookie`, { idToken, validDuration: 3600 }, true)).sessionCookie;
