@@ -9,7 +9,8 @@ const repo = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const binary = process.env.FUNCTION_BINARY ?? path.join(repo, "bin", "proficient-hmac");
 export const demoSecret = "hsec_local_demo_secret";
 
-function freePort() {
+// freePort is a loopback port nothing listens on now.
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer().listen(0, "127.0.0.1", () => {
       const { port } = server.address();

@@ -7,26 +7,16 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { launchChromium } from "./chromium.mjs";
 import { readmeBlock } from "./readme.mjs";
+import { freePort } from "./function.mjs";
 import { emulatorHost, project } from "./emulator.mjs";
 
 const here = import.meta.dirname;
 const firebaseCLI = path.join(here, "node_modules", ".bin", "firebase");
 const appIndex = "<!doctype html><title>the app's index.html</title>";
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.once("error", reject);
-  });
-}
 
 // The snippets' page: the SDK's browser modules from the site itself (an import map instead of a
 // bundler), the app initialised, then each snippet imported as a module of its own.

@@ -9,39 +9,16 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs/promises";
-import net from "node:net";
 import path from "node:path";
 import { launchChromium } from "./chromium.mjs";
-import { startFunction, demoSecret } from "./function.mjs";
+import { readmeBlock } from "./readme.mjs";
+import { interactionViewSource } from "./proficient-react.mjs";
+import { freePort, startFunction, demoSecret } from "./function.mjs";
 import { emulatorHost, project, signUpAnonymously, createSessionCookie } from "./emulator.mjs";
 
 const here = import.meta.dirname;
 const nextDir = path.join(here, "nextjs"); // its own package: next, react, firebase (make installs it)
 const expectedHMAC = (uid) => crypto.createHmac("sha256", demoSecret).update(uid).digest("base64");
-
-// readmeBlock is the code block of the given language that follows marker in the README.
-async function readmeBlock(marker, lang) {
-  const readme = await fs.readFile(path.join(here, "..", "README.md"), "utf8");
-  const from = readme.indexOf(marker);
-  assert.ok(from >= 0, `README.md has no ${marker}`);
-  const block = readme.slice(from).match(new RegExp("```" + lang + "\\n([\\s\\S]*?)```"));
-  assert.ok(block, `no ${lang} block after ${marker}`);
-  return block[1];
-}
-
-// A stand-in for @proficient/react's InteractionView (not on npm): it asks userHmac twice before
-// the first answer, as Proficient's two loading effects do, and keeps the first HMAC, as its
-// useApi hook does, even if userExternalId changes.
-const proficientStandIn = `"use client";
-import { createElement, useEffect, useState } from "react";
-export function InteractionView({ apiKey, agentId, userExternalId, userHmac }) {
-  const [hmac, setHmac] = useState("");
-  useEffect(() => {
-    Promise.all([userHmac(), userHmac()]).then(([first]) => setHmac(first), (err) => setHmac("error: " + err.message));
-  }, []);
-  return createElement("output", { id: "view", "data-api-key": String(apiKey), "data-agent": agentId, "data-uid": userExternalId, "data-hmac": hmac });
-}
-`;
 
 // The app around the README's files: a layout, a page that renders the component, sign-in
 // controls for the test, and a route handler that calls the function from the server with what
@@ -85,18 +62,8 @@ export async function POST(request) {
 }
 `,
   "node_modules/@proficient/react/package.json": JSON.stringify({ name: "@proficient/react", type: "module", main: "index.js" }),
-  "node_modules/@proficient/react/index.js": proficientStandIn,
+  "node_modules/@proficient/react/index.js": interactionViewSource,
 };
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.once("error", reject);
-  });
-}
 
 // startNextDev runs `next dev` in dir and resolves to { url, output(), stop() } once it says it is
 // ready, or rejects if it exits first.

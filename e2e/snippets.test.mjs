@@ -15,6 +15,7 @@ import { launchChromium } from "./chromium.mjs";
 import { startFunction, demoSecret } from "./function.mjs";
 import { startViteDevServer } from "./vite-server.mjs";
 import { readmeBlock as snippet } from "./readme.mjs";
+import { interactionViewSource } from "./proficient-react.mjs";
 import { emulatorHost, project } from "./emulator.mjs";
 import { createElement } from "react";
 import { renderToString } from "react-dom/server";
@@ -46,57 +47,6 @@ import * as rest from "./fetch.js";
 const attempt = (f) => f().then((hmac) => ({ hmac }), (err) => ({ code: err.code, message: err.message }));
 window.snippets = { callable: () => attempt(callable.proficientHmac), fetch: () => attempt(rest.proficientHmac) };
 document.body.dataset.ready = "true";
-`;
-
-// A stand-in for @proficient/react 0.23.0's InteractionView, as it behaves (its source is AGPL:
-// this is written from its behaviour, not copied). useApi asks userHmac() whenever it has no
-// HMAC cached and keeps the first one for good, even when userExternalId changes; the view's two
-// loading steps each ask before either answer is cached; the agent's step awaits the HMAC
-// outside its try, so a rejection leaves "Loading agent..." and an uncaught error. What
-// Proficient's API would receive is recorded in proficientRequests.
-const proficientStandIn = `import { useCallback, useEffect, useRef, useState } from "react";
-globalThis.proficientRequests = [];
-function useApi({ apiKey, userExternalId, userHmac }) {
-  const cachedHmacRef = useRef(undefined);
-  const getApi = useCallback(async () => {
-    if (!cachedHmacRef.current) {
-      cachedHmacRef.current = typeof userHmac === "function" ? await userHmac() : userHmac;
-    }
-    const headers = { apiKey, userExternalId, userHmac: cachedHmacRef.current };
-    return { request: async (what) => (globalThis.proficientRequests.push({ what, ...headers }), headers) };
-  }, [apiKey, userExternalId, userHmac]);
-  return { getApi };
-}
-export function InteractionView({ apiKey, agentId, userExternalId, userHmac }) {
-  if (typeof userHmac !== "string" && typeof userHmac !== "function") throw new Error("userHmac must be a string or a function");
-  const { getApi } = useApi({ apiKey, userExternalId, userHmac });
-  const [agent, setAgent] = useState({ status: "nil" });
-  const [interactions, setInteractions] = useState(null);
-  useEffect(() => {
-    (async () => {
-      setAgent({ status: "loading" });
-      const api = await getApi();
-      try {
-        setAgent({ status: "success", sent: await api.request("agent") });
-      } catch {
-        setAgent({ status: "error" });
-      }
-    })();
-  }, [agentId, getApi]);
-  useEffect(() => {
-    (async () => {
-      try {
-        const api = await getApi();
-        setInteractions(await api.request("interactions"));
-      } catch (e) {
-        console.error("Cannot load interactions for agent", agentId);
-      }
-    })();
-  }, [agentId, getApi]);
-  if (agent.status !== "success") return <p id="proficient-loading">{agent.status === "error" ? "An unknown error occurred while loading agent details." : "Loading agent..."}</p>;
-  return <output id="view" data-api-key={String(agent.sent.apiKey)} data-agent={agentId} data-uid={agent.sent.userExternalId}
-    data-hmac={agent.sent.userHmac} data-interactions-hmac={interactions?.userHmac ?? ""} />;
-}
 `;
 
 // The React app around the README's component.
@@ -180,11 +130,11 @@ before(async () => {
       "react-main.jsx": reactMain,
       "Agent.jsx": await snippet("**Proficient's React SDK**", "jsx"),
       "proficientHmac.js": callable,
-      "proficient-react.jsx": proficientStandIn,
+      "proficient-react.js": interactionViewSource,
       "stand-in.html": page("/stand-in-main.jsx"),
       "stand-in-main.jsx": standInMain,
     },
-    alias: { "@proficient/react": "proficient-react.jsx" },
+    alias: { "@proficient/react": "proficient-react.js" },
   });
   chromium = await launchChromium();
   browser = chromium.browser;
