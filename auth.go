@@ -107,6 +107,11 @@ func bearerToken(h http.Header) string {
 // keys, so the first user does not wait for them; warm is closed when that fetch has ended. The
 // fetch lasts no longer than ctx.
 func newAuthenticator(ctx context.Context, cfg config, timeout time.Duration, log *slog.Logger, opts ...option.ClientOption) (a *authenticator, warm <-chan struct{}, err error) {
+	if cfg.emulatorHost != "" {
+		if err := checkNoMetadataServer(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := checkEmulator(ctx, cfg.emulatorHost); err != nil {
 		return nil, nil, err
 	}

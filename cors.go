@@ -18,7 +18,8 @@ const (
 // corsPolicy says which browser origins may read the answers. The bearer token, not the origin,
 // is the credential, so by default every origin may, as with Firebase callables.
 type corsPolicy struct {
-	origins map[string]bool // nil: any origin
+	origins      map[string]bool // nil: any origin
+	loopbackOnly bool            // emulator mode without CORS_ALLOWED_ORIGINS: pages served from this machine only
 }
 
 // parseOrigins reads CORS_ALLOWED_ORIGINS: empty or "*" allows any origin; otherwise a
@@ -39,7 +40,7 @@ func parseOrigins(v string) (corsPolicy, error) {
 		}
 		origins[strings.ToLower(o)] = true // browsers send scheme and host in lower case
 	}
-	return corsPolicy{origins}, nil
+	return corsPolicy{origins: origins}, nil
 }
 
 // originProblem says why o is not an origin a browser sends, or "" when it is one.
@@ -68,7 +69,7 @@ func (p corsPolicy) setHeaders(w http.ResponseWriter, r *http.Request) {
 	header.Set("X-Content-Type-Options", "nosniff")
 	header.Set("Vary", "Origin")
 	origin := r.Header.Get("Origin")
-	if origin == "" || (p.origins != nil && !p.origins[origin]) {
+	if origin == "" || !p.allows(origin) {
 		return
 	}
 	// Echo the origin rather than "*": it works whether or not the caller sends credentials.
@@ -79,4 +80,12 @@ func (p corsPolicy) setHeaders(w http.ResponseWriter, r *http.Request) {
 		header.Set("Access-Control-Allow-Headers", allowedHeaders)
 		header.Set("Access-Control-Max-Age", "3600")
 	}
+}
+
+// allows reports whether a browser page from origin may read the answers.
+func (p corsPolicy) allows(origin string) bool {
+	if p.loopbackOnly {
+		return isLoopbackOrigin(origin)
+	}
+	return p.origins == nil || p.origins[origin]
 }

@@ -18,12 +18,13 @@ func init() {
 
 // handler serves ProficientHMAC. It is built once per instance, in start.go.
 type handler struct {
-	cors     corsPolicy
-	auth     *authenticator
-	appCheck *appCheck
-	secret   *cachedSecret
-	log      *requestLog
-	inFlight atomic.Int64 // requests being served, for a clean shutdown
+	cors         corsPolicy
+	loopbackOnly bool // emulator mode: only requests to a loopback Host
+	auth         *authenticator
+	appCheck     *appCheck
+	secret       *cachedSecret
+	log          *requestLog
+	inFlight     atomic.Int64 // requests being served, for a clean shutdown
 }
 
 // ServeHTTP answers one request and logs its outcome.
@@ -39,7 +40,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.log.request(r, start, &o)
 }
 
-// serve reads top to bottom: parse → authenticate → App Check → authorise → secret → HMAC →
+// serve reads top to bottom: (emulator mode) loopback Host → parse → authenticate → App Check → authorise → secret → HMAC →
 // respond. App Check comes before the policy, as in onCall, where the function's own checks
 // run only once both tokens have passed.
 //
@@ -48,6 +49,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // outcomes by value made the chain just too deep for a goroutine's 8 KiB stack. Connections'
 // stacks then doubled (peak stacks 4.3–7.5 → 3.2 MiB, RSS 57 → 54 MiB, 256 connections).
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, o *outcome) {
+	if h.loopbackOnly && !isLoopbackHost(r.Host) {
+		o.refuse(w, formREST, errHostNotLoopback)
+		return
+	}
 	if r.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusNoContent)
 		o.code, o.reason = http.StatusNoContent, "preflight"

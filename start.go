@@ -117,11 +117,12 @@ func newHandler(ctx context.Context, cfg config, deps dependencies) (*handler, e
 	case <-time.After(wait):
 	}
 	return &handler{
-		cors:     cfg.cors,
-		auth:     auth,
-		appCheck: appCheck,
-		secret:   secret,
-		log:      &requestLog{log: logger, projectID: cfg.projectID},
+		cors:         cfg.cors,
+		loopbackOnly: cfg.emulatorHost != "",
+		auth:         auth,
+		appCheck:     appCheck,
+		secret:       secret,
+		log:          &requestLog{log: logger, projectID: cfg.projectID},
 	}, nil
 }
 
