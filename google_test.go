@@ -41,7 +41,7 @@ func resetGoogle(t *testing.T) {
 		google.Set(func(g *standin.Google) {
 			g.KeysDown, g.KeysDelay, g.LookupDown, g.Users = false, 0, false, map[string]standin.User{}
 			g.Secret, g.SecretFail, g.SecretDelay, g.BadCRC = "", 0, 0, false
-			g.ConsumeDown, g.JWKSDown = false, false
+			g.ConsumeDown, g.ConsumeDelay, g.JWKSDown = false, 0, false
 		})
 	})
 }

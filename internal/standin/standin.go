@@ -58,21 +58,22 @@ type Google struct {
 	GRPCAddr    string // Secret Manager
 	ProxyURL    string // an HTTP CONNECT proxy to the two above
 
-	mu          sync.Mutex
-	KeysDown    bool // the key endpoint answers 503
-	KeysDelay   time.Duration
-	LookupDown  bool            // the identity toolkit answers 503
-	Users       map[string]User // what accounts:lookup knows
-	Secret      string          // what AccessSecretVersion returns for any name under the project
-	SecretFail  codes.Code      // when not OK, AccessSecretVersion fails with it
-	SecretDelay time.Duration
-	BadCRC      bool
-	ConsumeDown bool // verifyAppCheckToken answers 503
-	JWKSDown    bool // App Check's JWKS answers 503
-	consumed    map[string]bool
-	secretReads int
-	keyFetches  int
-	refused     []string
+	mu           sync.Mutex
+	KeysDown     bool // the key endpoint answers 503
+	KeysDelay    time.Duration
+	LookupDown   bool            // the identity toolkit answers 503
+	Users        map[string]User // what accounts:lookup knows
+	Secret       string          // what AccessSecretVersion returns for any name under the project
+	SecretFail   codes.Code      // when not OK, AccessSecretVersion fails with it
+	SecretDelay  time.Duration
+	BadCRC       bool
+	ConsumeDown  bool          // verifyAppCheckToken answers 503
+	ConsumeDelay time.Duration // verifyAppCheckToken answers after this, or when the caller gives up
+	JWKSDown     bool          // App Check's JWKS answers 503
+	consumed     map[string]bool
+	secretReads  int
+	keyFetches   int
+	refused      []string
 
 	closers []func()
 	tempDir string
@@ -317,6 +318,14 @@ func (g *Google) serveJWKS(w http.ResponseWriter, r *http.Request) {
 
 // serveConsume is verifyAppCheckToken: the first call for a token marks it consumed.
 func (g *Google) serveConsume(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	delay := g.ConsumeDelay
+	g.mu.Unlock()
+	select { // a hanging endpoint, as configured
+	case <-time.After(delay):
+	case <-r.Context().Done():
+		return
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.ConsumeDown || r.PathValue("project") != "projects/"+g.Project+":verifyAppCheckToken" {
