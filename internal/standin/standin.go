@@ -62,6 +62,7 @@ type Google struct {
 	KeysDown     bool // the key endpoint answers 503
 	KeysDelay    time.Duration
 	LookupDown   bool            // the identity toolkit answers 503
+	LookupQuota  bool            // the identity toolkit answers 429 RESOURCE_EXHAUSTED, as over a quota
 	Users        map[string]User // what accounts:lookup knows
 	Secret       string          // what AccessSecretVersion returns for any name under the project
 	SecretFail   codes.Code      // when not OK, AccessSecretVersion fails with it
@@ -284,6 +285,10 @@ func (g *Google) serveKeys(w http.ResponseWriter, r *http.Request) {
 func (g *Google) serveLookup(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.LookupQuota {
+		http.Error(w, `{"error":{"code":429,"message":"QUOTA_EXCEEDED","status":"RESOURCE_EXHAUSTED"}}`, http.StatusTooManyRequests)
+		return
+	}
 	if g.LookupDown || !strings.HasSuffix(r.URL.Path, "/accounts:lookup") {
 		http.Error(w, `{"error":{"code":503,"message":"UNAVAILABLE","status":"UNAVAILABLE"}}`, http.StatusServiceUnavailable)
 		return
@@ -428,10 +433,21 @@ func withChanges(claims, changes map[string]any) map[string]any {
 	return claims
 }
 
+// IDTokenFromJSON signs a payload written as JSON text, as Firebase Auth would: for claims a
+// map cannot hold (a name given twice, in a chosen order).
+func (g *Google) IDTokenFromJSON(payload string) string {
+	h, _ := json.Marshal(map[string]any{"alg": "RS256", "kid": KID, "typ": "JWT"})
+	return signRaw(g.SigningKey, h, []byte(payload))
+}
+
 // SignJWT signs header and claims with key (RS256); a nil key leaves the signature empty.
 func SignJWT(key *rsa.PrivateKey, header, claims map[string]any) string {
 	h, _ := json.Marshal(header)
 	c, _ := json.Marshal(claims)
+	return signRaw(key, h, c)
+}
+
+func signRaw(key *rsa.PrivateKey, h, c []byte) string {
 	signed := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
 	if key == nil {
 		return signed + "."
