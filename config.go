@@ -189,7 +189,8 @@ func loadSecretConfig(getenv func(string) string) (secretConfig, error) {
 	if v := getenv(envSecretRefresh); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second {
-			return s, &configError{envSecretRefresh, fmt.Sprintf("is %q", v),
+			// Described, never echoed: it is the fourth variable named like the secret.
+			return s, &configError{envSecretRefresh, "is not a Go duration of at least 1s (it holds " + describeValue(v) + ")",
 				"give a Go duration of at least 1s, such as 5m"}
 		}
 		s.refresh = d

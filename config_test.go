@@ -59,6 +59,7 @@ func TestLoadConfig(t *testing.T) {
 		{"secret version, short name", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject, envSecretVersion: "proficient-hmac"}, envSecretVersion, nil},
 		{"refresh without a unit", with(map[string]string{envSecretRefresh: "300"}), envSecretRefresh, nil},
 		{"refresh under a second", with(map[string]string{envSecretRefresh: "10ms"}), envSecretRefresh, nil},
+		{"the secret in the refresh variable", with(map[string]string{envSecretRefresh: "hsec_sk_live_leak"}), envSecretRefresh, nil},
 		{"CORS list", with(map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com, http://localhost:5000"}), "", func(t *testing.T, cfg config) {
 			want := map[string]bool{"https://app.example.com": true, "http://localhost:5000": true}
 			if !reflect.DeepEqual(cfg.cors.origins, want) {
@@ -180,6 +181,9 @@ func TestLoadConfig(t *testing.T) {
 			}
 			if msg := err.Error(); !strings.HasPrefix(msg, tt.wantError+" ") || strings.Contains(msg, "\n") || ce.fix == "" {
 				t.Errorf("message %q: want one line naming %s and the fix", msg, tt.wantError)
+			}
+			if strings.Contains(err.Error(), "sk_live_leak") {
+				t.Errorf("message %q: want no secret-like value echoed", err)
 			}
 		})
 	}

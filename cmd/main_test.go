@@ -56,6 +56,8 @@ func TestConfigurationErrorsStopTheRunner(t *testing.T) {
 		{"projects that disagree", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "GCLOUD_PROJECT=demo-y", "PROFICIENT_HMAC_SECRET=hsec_x"}, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"},
 		{"the secret in the file variable", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_FILE=hsec_sk_live_leak"}, "PROFICIENT_HMAC_SECRET_FILE", ""},
 		{"the secret in the version variable", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_VERSION=hsec_sk_live_leak"}, "PROFICIENT_HMAC_SECRET_VERSION", ""},
+		{"the secret in the refresh variable", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "PROFICIENT_HMAC_SECRET_REFRESH=hsec_sk_live_leak"}, "PROFICIENT_HMAC_SECRET_REFRESH", "starting with hsec_"},
+		{"secret with its quotes", []string{"GOOGLE_CLOUD_PROJECT=demo-x", `PROFICIENT_HMAC_SECRET="hsec_sk_live_leak"`}, "PROFICIENT_HMAC_SECRET", "quoted"},
 		{"bad CORS origin", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "CORS_ALLOWED_ORIGINS=https://a.example/"}, "CORS_ALLOWED_ORIGINS", ""},
 	}
 	for _, tt := range tests {
