@@ -49,9 +49,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.log.request(r, start, &o)
 }
 
-// serve reads top to bottom: (emulator mode) loopback Host → parse → authenticate → App Check → authorise → secret → HMAC →
-// respond. App Check comes before the policy, as in onCall, where the function's own checks
-// run only once both tokens have passed.
+// serve reads top to bottom: (emulator mode) loopback Host → parse → authenticate → App Check →
+// authorise → secret → HMAC → respond. App Check comes before the policy, as in onCall, where
+// the function's own checks run only once both tokens have passed.
 //
 // It fills in o rather than returning an outcome: the Admin SDK's verification, whose RSA
 // arithmetic is the deepest call chain a request makes, runs on top of this frame, and passing
