@@ -52,6 +52,7 @@ func newAppCheck(ctx context.Context, cfg config, wait time.Duration, opts []opt
 			return nil, &configError{"APP_CHECK_REPLAY_PROTECTION", "needs Google credentials, and none were found (" + err.Error() + ")",
 				"give the function a service account with the Firebase App Check Token Verifier role, or unset it"}
 		}
+		a.consumer.Timeout = wait // as verification is bounded: an outage is a 503, not a hang
 		a.consumeURL = "https://firebaseappcheck.googleapis.com/v1beta/projects/" + cfg.projectID + ":verifyAppCheckToken"
 	}
 	if a.enforce {

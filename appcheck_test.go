@@ -160,3 +160,57 @@ func TestAppCheckKeysUnavailable(t *testing.T) {
 		t.Errorf("JWKS back: got %d, want 200 (%s)", w.Code, w.Body.String())
 	}
 }
+
+// TestAppCheckConsumeHangs: with the App Check API hanging (the stand-in answers 200 only after
+// 30 s), a request is a 503 once its bound passes, whichever bound that is: the consuming call's
+// own (as verification's), or the whole request's. A 200 here would mean it waited.
+func TestAppCheckConsumeHangs(t *testing.T) {
+	withoutAuth := []option.ClientOption{option.WithoutAuthentication()}
+	tests := []struct {
+		name string
+		deps dependencies
+	}{
+		{"the consuming call's own bound", dependencies{authOptions: withoutAuth, verifyTimeout: 100 * time.Millisecond}},
+		{"the request's bound", dependencies{authOptions: withoutAuth, verifyTimeout: time.Minute, requestTimeout: 100 * time.Millisecond}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, logs := newTestHandler(t, appCheckConfig(true, true), tt.deps)
+			google.Set(func(g *standin.Google) { g.ConsumeDelay = 30 * time.Second })
+			w := callWithAppCheck(t, h, google.AppCheckToken(google.AppCheckClaims(map[string]any{"jti": t.Name()})))
+			if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+				t.Fatalf("got %d, Retry-After %q; want 503 with Retry-After (%s)", w.Code, w.Header().Get("Retry-After"), w.Body.String())
+			}
+			if !strings.Contains(logs.String(), `"reason":"app_check_consume_failed"`) {
+				t.Errorf("log %q: want reason app_check_consume_failed", logs.String())
+			}
+		})
+	}
+}
+
+// TestRequestWithoutBodyIsNotCancelledByTheBodyDeadline: through a real net/http server, a
+// request without a body is not cut short by the body's read deadline (net/http reads such a
+// connection in the background at once, and a deadline there cancels the request's context): it
+// runs until its own bound, which ends it as a deadline, not as a cancellation.
+func TestRequestWithoutBodyIsNotCancelledByTheBodyDeadline(t *testing.T) {
+	h, logs := newTestHandler(t, appCheckConfig(true, true), dependencies{
+		authOptions:   []option.ClientOption{option.WithoutAuthentication()},
+		verifyTimeout: time.Minute, requestTimeout: 300 * time.Millisecond, bodyTimeout: time.Millisecond})
+	google.Set(func(g *standin.Google) { g.ConsumeDelay = 30 * time.Second })
+	server := httptest.NewServer(h)
+	defer server.Close()
+	req, _ := http.NewRequest("POST", server.URL, nil)
+	req.Header.Set("Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil)))
+	req.Header.Set("X-Firebase-AppCheck", google.AppCheckToken(google.AppCheckClaims(map[string]any{"jti": t.Name()})))
+	resp, err := server.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status: got %d, want 503", resp.StatusCode)
+	}
+	if got := logs.String(); !strings.Contains(got, "deadline exceeded") || strings.Contains(got, "context canceled") {
+		t.Errorf("log %q: want the request ended by its deadline, not cancelled", got)
+	}
+}

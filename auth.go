@@ -3,18 +3,20 @@ package proficienthmac
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
 	firebase "firebase.google.com/go/v4"
 	"firebase.google.com/go/v4/auth"
 	"firebase.google.com/go/v4/errorutils"
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"google.golang.org/api/option"
 )
 
@@ -36,6 +38,7 @@ var (
 // An authenticator verifies Firebase ID tokens and applies the function's policy to them.
 type authenticator struct {
 	verify         verifyFunc
+	projectID      string
 	timeout        time.Duration // bounds the Admin SDK's work for one request
 	allowAnonymous bool
 }
@@ -107,6 +110,11 @@ func bearerToken(h http.Header) string {
 // keys, so the first user does not wait for them; warm is closed when that fetch has ended. The
 // fetch lasts no longer than ctx.
 func newAuthenticator(ctx context.Context, cfg config, timeout time.Duration, log *slog.Logger, opts ...option.ClientOption) (a *authenticator, warm <-chan struct{}, err error) {
+	if cfg.emulatorHost != "" {
+		if err := checkNoMetadataServer(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := checkEmulator(ctx, cfg.emulatorHost); err != nil {
 		return nil, nil, err
 	}
@@ -128,7 +136,7 @@ func newAuthenticator(ctx context.Context, cfg config, timeout time.Duration, lo
 			log.Warn("Google's signing keys not fetched at start; the first request will try again", "error", err.Error())
 		}
 	}()
-	return &authenticator{verify: verify, timeout: timeout, allowAnonymous: cfg.allowAnonymous}, done, nil
+	return &authenticator{verify: verify, projectID: cfg.projectID, timeout: timeout, allowAnonymous: cfg.allowAnonymous}, done, nil
 }
 
 // checkEmulator makes sure the Auth emulator answers, when one is named: the Admin SDK asks it
@@ -165,11 +173,19 @@ func warmKeys(ctx context.Context, verify verifyFunc, projectID string) error {
 	return nil
 }
 
-// authenticate verifies the request's ID token.
+// maxIDToken bounds the token handed to the Admin SDK, whose decoding allocates many times a
+// token's size: a Firebase ID token is about 1 KiB, and custom claims add at most 1000 bytes.
+const maxIDToken = 16 << 10
+
+// authenticate verifies the request's ID token: the Admin SDK's checks, then expiry without the
+// SDK's 300 s of leeway (onCall allows none), then the claim names the SDK reads loosely.
 func (a *authenticator) authenticate(ctx context.Context, header http.Header) (*auth.Token, *apiError) {
 	idToken := bearerToken(header)
 	if idToken == "" {
 		return nil, credentialsMissing("no_token", "Sign in first: send the user's Firebase ID token as Authorization: Bearer <token>.", nil)
+	}
+	if len(idToken) > maxIDToken {
+		return nil, unauthenticated("token_too_large", "The ID token is larger than 16 KiB, which no Firebase ID token is: sign in again.", nil)
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
@@ -178,9 +194,102 @@ func (a *authenticator) authenticate(ctx context.Context, header http.Header) (*
 		return nil, sessionCookieRefused(err)
 	}
 	if err != nil {
+		if apiErr := otherProject(idToken, a.projectID, err); apiErr != nil {
+			return nil, apiErr
+		}
 		return nil, verifyError(err)
 	}
+	if !time.Now().Before(time.Unix(token.Expires, 0)) {
+		return nil, tokenExpired(fmt.Errorf("ID token expired at %d", token.Expires))
+	}
+	if err := checkClaimNames(idToken, token.UID); err != nil {
+		return nil, unauthenticated("claims_ambiguous", "The ID token's claims are ambiguous (a name given twice, or in another case): it cannot be accepted.", err)
+	}
 	return token, nil
+}
+
+func tokenExpired(cause error) *apiError {
+	return unauthenticated("token_expired", "The ID token has expired: get a fresh one (getIdToken(true)) and retry.", cause)
+}
+
+// projectIDShape is what a Google Cloud project ID looks like: safe to name in a message.
+var projectIDShape = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+
+// otherProject names the project a refused token is for, when it is not the one this function
+// serves: signing in again never mends that, so the message says which two projects differ.
+// Project IDs are public; an aud that is not shaped like one is not repeated.
+func otherProject(idToken, projectID string, cause error) *apiError {
+	if !auth.IsIDTokenInvalid(cause) {
+		return nil
+	}
+	var claims struct {
+		Aud string `json:"aud"`
+	}
+	if decodePayload(idToken, &claims) != nil || claims.Aud == projectID {
+		return nil
+	}
+	if !projectIDShape.MatchString(claims.Aud) {
+		return unauthenticated("wrong_project", "The ID token is for another Firebase project, but this function serves "+projectID+
+			": sign in with the Firebase app of project "+projectID+".", cause)
+	}
+	return unauthenticated("wrong_project", "The ID token is for project "+claims.Aud+", but this function serves "+projectID+
+		": sign in with the Firebase app of project "+projectID+", or run the function for project "+claims.Aud+".", cause)
+}
+
+// decodePayload decodes a JWT's payload, unverified, with json v2: exact names, no duplicates.
+func decodePayload(jwt string, v any) error {
+	_, rest, _ := strings.Cut(jwt, ".")
+	payload, _, _ := strings.Cut(rest, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// checkClaimNames reads a verified token's payload again, strictly. The Admin SDK decodes it with
+// encoding/json v1, which matches names case-insensitively (ſ folding to s too) and lets the last
+// of two equal names win, so a claim "Sub", or a second "sub", could become the UID, and a
+// "Firebase" the sign-in provider or tenant. Any such name, or any name given twice, is refused,
+// and sub must be user_id, as Firebase Auth issues them.
+func checkClaimNames(idToken, uid string) error {
+	var claims struct {
+		Sub      string                    `json:"sub"`
+		UserID   string                    `json:"user_id"`
+		Firebase jsontext.Value            `json:"firebase"`
+		Others   map[string]jsontext.Value `json:",embed"`
+	}
+	if err := decodePayload(idToken, &claims); err != nil {
+		return fmt.Errorf("claims read strictly: %w", err)
+	}
+	if err := exactNames(claims.Others, "sub", "user_id", "firebase"); err != nil {
+		return err
+	}
+	if claims.Sub != uid || claims.UserID != claims.Sub {
+		return errors.New("the claims sub and user_id differ")
+	}
+	if claims.Firebase == nil {
+		return nil
+	}
+	var firebase struct {
+		Others map[string]jsontext.Value `json:",embed"`
+	}
+	if err := json.Unmarshal(claims.Firebase, &firebase); err != nil {
+		return fmt.Errorf("the firebase claim read strictly: %w", err)
+	}
+	return exactNames(firebase.Others, "sign_in_provider", "tenant")
+}
+
+// exactNames refuses a member name that equals one of names only when case is folded.
+func exactNames(members map[string]jsontext.Value, names ...string) error {
+	for got := range members {
+		for _, name := range names {
+			if got != name && strings.EqualFold(got, name) {
+				return fmt.Errorf("claim %q is %q in another case", got, name)
+			}
+		}
+	}
+	return nil
 }
 
 // verifyError turns the Admin SDK's verdict into an answer. An outage at Google is a 503, not a
@@ -188,7 +297,7 @@ func (a *authenticator) authenticate(ctx context.Context, header http.Header) (*
 func verifyError(err error) *apiError {
 	switch {
 	case auth.IsIDTokenExpired(err):
-		return unauthenticated("token_expired", "The ID token has expired: get a fresh one (getIdToken(true)) and retry.", err)
+		return tokenExpired(err)
 	case auth.IsIDTokenRevoked(err):
 		return unauthenticated("token_revoked", "The ID token has been revoked: sign in again.", err)
 	case auth.IsUserDisabled(err):
@@ -200,6 +309,9 @@ func verifyError(err error) *apiError {
 	case errors.Is(err, context.DeadlineExceeded), errorutils.IsUnavailable(err), errorutils.IsDeadlineExceeded(err),
 		errorutils.IsInternal(err), errorutils.IsUnknown(err):
 		return unavailable("auth_backend_unavailable", "Firebase Authentication cannot be reached right now; retry shortly.", err)
+	case errorutils.IsResourceExhausted(err):
+		// A quota at Google, not a bad token: a 401 would sign the user out.
+		return unavailable("auth_backend_exhausted", "Firebase Authentication is over its quota right now; retry shortly.", err)
 	case errorutils.IsPermissionDenied(err), errorutils.IsUnauthenticated(err):
 		// The Auth backend refused our own credentials (CHECK_REVOKED): the operator must fix IAM.
 		return internalError("auth_backend_refused", "The server cannot check the token with Firebase Authentication.", err)

@@ -1,6 +1,7 @@
 package proficienthmac
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -30,8 +31,12 @@ func TestTokens(t *testing.T) {
 		wantReason string
 	}{
 		{"valid", testConfig(), func(t *testing.T) string { return idToken(t, claimsFor(testUID, nil)) }, 200, "ok"},
-		{"expired 200 s ago: within the SDK's 300 s skew", testConfig(), func(t *testing.T) string {
-			return idToken(t, claimsFor(testUID, map[string]any{"iat": now - 3800, "exp": now - 200}))
+		// The SDK allows 300 s past exp; onCall allows none, and neither does the function.
+		{"expired 10 s ago: within the SDK's 300 s skew", testConfig(), func(t *testing.T) string {
+			return idToken(t, claimsFor(testUID, map[string]any{"iat": now - 3610, "exp": now - 10}))
+		}, 401, "token_expired"},
+		{"expiring in a minute", testConfig(), func(t *testing.T) string {
+			return idToken(t, claimsFor(testUID, map[string]any{"iat": now - 3540, "exp": now + 60}))
 		}, 200, "ok"},
 		{"expired 400 s ago", testConfig(), func(t *testing.T) string {
 			return idToken(t, claimsFor(testUID, map[string]any{"iat": now - 4000, "exp": now - 400}))
@@ -54,7 +59,7 @@ func TestTokens(t *testing.T) {
 		}, 401, "token_invalid"},
 		{"another project's audience", testConfig(), func(t *testing.T) string {
 			return idToken(t, claimsFor(testUID, map[string]any{"aud": "other-project"}))
-		}, 401, "token_invalid"},
+		}, 401, "wrong_project"},
 		{"another issuer", testConfig(), func(t *testing.T) string {
 			return idToken(t, claimsFor(testUID, map[string]any{"iss": "https://securetoken.google.com/other-project"}))
 		}, 401, "token_invalid"},
@@ -143,6 +148,7 @@ func TestRevocation(t *testing.T) {
 		{"disabled user", &standin.User{Disabled: true}, false, 403, "user_disabled"},
 		{"deleted user", nil, false, 401, "token_invalid"},
 		{"identity toolkit down", &standin.User{}, true, 503, "auth_backend_unavailable"},
+		{"identity toolkit over its quota", &standin.User{}, false, 503, "auth_backend_exhausted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,6 +156,7 @@ func TestRevocation(t *testing.T) {
 			h, logs := newTestHandler(t, cfg, dependencies{authOptions: []option.ClientOption{option.WithoutAuthentication()}, verifyTimeout: time.Second})
 			google.Set(func(g *standin.Google) {
 				g.LookupDown = tt.lookupDown
+				g.LookupQuota = tt.wantReason == "auth_backend_exhausted"
 				if tt.user != nil {
 					g.Users[testUID] = *tt.user
 				}
@@ -244,5 +251,125 @@ func TestKeysSlow(t *testing.T) {
 	}
 	if a := decode(t, w); a.Error.Status != "UNAVAILABLE" {
 		t.Errorf("status: got %q, want UNAVAILABLE", a.Error.Status)
+	}
+}
+
+// TestExpiredTokenMessages: a token the function finds expired (within the SDK's 300 s) is
+// answered as the SDK's own expired case is, so clients refresh it alike.
+func TestExpiredTokenMessages(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig(), dependencies{})
+	now := time.Now().Unix()
+	bySDK := call(h, "POST", "", "Authorization", "Bearer "+idToken(t, claimsFor(testUID, map[string]any{"iat": now - 4000, "exp": now - 400})))
+	byFunction := call(h, "POST", "", "Authorization", "Bearer "+idToken(t, claimsFor(testUID, map[string]any{"iat": now - 3610, "exp": now - 10})))
+	if bySDK.Code != 401 || byFunction.Code != 401 || bySDK.Body.String() != byFunction.Body.String() ||
+		bySDK.Header().Get("WWW-Authenticate") != byFunction.Header().Get("WWW-Authenticate") {
+		t.Errorf("expired 10 s ago: got %d %q, want the SDK's expired answer %d %q",
+			byFunction.Code, byFunction.Body.String(), bySDK.Code, bySDK.Body.String())
+	}
+}
+
+// TestClaimNamesReadStrictly: tokens signed with Google's (stood-in) key whose claim names the
+// Admin SDK folds (encoding/json v1: case-insensitive, ſ as s, the last duplicate wins) are
+// refused; on the SDK's reading alone each of them was served, some as another UID.
+func TestClaimNamesReadStrictly(t *testing.T) {
+	const victim = "victim-uid"
+	now := time.Now().Unix()
+	payload := func(members string) string {
+		return fmt.Sprintf(`{"iss":"https://securetoken.google.com/%s","aud":"%s","auth_time":%d,"iat":%d,"exp":%d,%s}`,
+			testProject, testProject, now, now, now+3600, members)
+	}
+	user := `"sub":"` + testUID + `","user_id":"` + testUID + `"`
+	password := `"firebase":{"sign_in_provider":"password","identities":{}}`
+	anonymous := `"firebase":{"sign_in_provider":"anonymous","identities":{}}`
+	noAnonymous := testConfig()
+	noAnonymous.allowAnonymous = false
+	tests := []struct {
+		name     string
+		cfg      config
+		members  string
+		wantCode int
+	}{
+		{"a plain token", testConfig(), user + "," + password, 200},
+		{"custom claims, one with a Sub inside", testConfig(), user + "," + password + `,"role":"admin","custom":{"Sub":"x"}`, 200},
+		{"Sub after sub", testConfig(), user + "," + password + `,"Sub":"` + victim + `"`, 401},
+		{"SUB", testConfig(), user + "," + password + `,"SUB":"` + victim + `"`, 401},
+		{"ſub (U+017F)", testConfig(), user + "," + password + `,"ſub":"` + victim + `"`, 401},
+		{"sub given twice", testConfig(), user + "," + password + `,"sub":"` + victim + `"`, 401},
+		{"User_Id", testConfig(), user + "," + password + `,"User_Id":"` + victim + `"`, 401},
+		{"sub and user_id differ", testConfig(), `"sub":"` + testUID + `","user_id":"` + victim + `",` + password, 401},
+		{"no user_id", testConfig(), `"sub":"` + testUID + `",` + password, 401},
+		{"Firebase after an anonymous firebase", noAnonymous, user + "," + anonymous + `,"Firebase":{"sign_in_provider":"password"}`, 401},
+		{"firebase given twice", noAnonymous, user + "," + anonymous + `,` + password, 401},
+		{"Sign_In_Provider inside firebase", noAnonymous, user + `,"firebase":{"sign_in_provider":"anonymous","Sign_In_Provider":"password"}`, 401},
+		{"TENANT inside firebase", testConfig(), user + `,"firebase":{"sign_in_provider":"password","tenant":"tenant-a","TENANT":""}`, 401},
+		{"a name twice deeper down", testConfig(), user + `,"firebase":{"sign_in_provider":"password","identities":{"email":[],"email":[]}}`, 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, logs := newTestHandler(t, tt.cfg, dependencies{})
+			w := call(h, "POST", "", "Authorization", "Bearer "+google.IDTokenFromJSON(payload(tt.members)))
+			if w.Code != tt.wantCode {
+				t.Fatalf("status: got %d, want %d (%s)", w.Code, tt.wantCode, w.Body.String())
+			}
+			if tt.wantCode == 200 {
+				if a := decode(t, w); a.UserExternalID != testUID {
+					t.Errorf("userExternalId: got %q, want %q", a.UserExternalID, testUID)
+				}
+				return
+			}
+			if !strings.Contains(logs.String(), `"reason":"claims_ambiguous"`) || strings.Contains(w.Body.String(), victim) {
+				t.Errorf("log %q, answer %q: want reason claims_ambiguous and no other UID", logs.String(), w.Body.String())
+			}
+		})
+	}
+}
+
+// TestOversizedTokenRefusedBeforeTheSDK: a validly signed token over 16 KiB (custom claims are
+// at most 1000 bytes) is refused without the SDK decoding it; one just under is served.
+func TestOversizedTokenRefusedBeforeTheSDK(t *testing.T) {
+	h, logs := newTestHandler(t, testConfig(), dependencies{})
+	// padded is a token of at most n bytes, padded by a custom claim to within a few bytes of n.
+	padded := func(n int) string {
+		base := len(idToken(t, claimsFor(testUID, map[string]any{"pad": ""})))
+		for pad := (n - base) * 3 / 4; ; pad-- {
+			if token := idToken(t, claimsFor(testUID, map[string]any{"pad": strings.Repeat("p", pad)})); len(token) <= n {
+				return token
+			}
+		}
+	}
+	under := padded(maxIDToken)
+	if len(under) < maxIDToken-8 {
+		t.Fatalf("bad test: the token under the bound is %d bytes", len(under))
+	}
+	over := idToken(t, claimsFor(testUID, map[string]any{"pad": strings.Repeat("p", maxIDToken)}))
+	if w := call(h, "POST", "", "Authorization", "Bearer "+under); w.Code != http.StatusOK {
+		t.Errorf("%d bytes: got %d, want 200", len(under), w.Code)
+	}
+	w := call(h, "POST", "", "Authorization", "Bearer "+over)
+	if w.Code != http.StatusUnauthorized || decode(t, w).Error.Status != "UNAUTHENTICATED" {
+		t.Fatalf("%d bytes: got %d, want 401 UNAUTHENTICATED", len(over), w.Code)
+	}
+	if !strings.Contains(logs.String(), `"reason":"token_too_large"`) {
+		t.Errorf("log %q: want reason token_too_large", logs.String())
+	}
+}
+
+// TestAnotherProjectSaysWhich: a token for another project says which project it is for and
+// which the function serves, since signing in again never mends it; an aud that is not shaped
+// like a project ID is not repeated.
+func TestAnotherProjectSaysWhich(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig(), dependencies{})
+	tests := []struct {
+		aud, want, notWant string
+	}{
+		{"demo-myapp", "The ID token is for project demo-myapp, but this function serves " + testProject + ": ", ""},
+		{"<b>not-a-project</b>", "The ID token is for another Firebase project, but this function serves " + testProject + ": ", "<b>"},
+	}
+	for _, tt := range tests {
+		w := call(h, "POST", "", "Authorization", "Bearer "+idToken(t, claimsFor(testUID, map[string]any{"aud": tt.aud})))
+		msg := decode(t, w).Error.Message
+		if w.Code != http.StatusUnauthorized || !strings.HasPrefix(msg, tt.want) || tt.notWant != "" && strings.Contains(msg, tt.notWant) {
+			t.Errorf("aud %q: got %d %q, want 401 %q…", tt.aud, w.Code, msg, tt.want)
+		}
 	}
 }

@@ -57,6 +57,11 @@ const (
 // them the function is not on a laptop, and must never trust the Auth emulator.
 var cloudRunMarkers = []string{"K_SERVICE", "K_REVISION", "K_CONFIGURATION", "CLOUD_RUN_JOB"}
 
+// googleRuntimeMarkers are what Google's other runtimes set: GKE (any Kubernetes), App Engine,
+// Cloud Functions (1st gen). FUNCTION_TARGET is not one: the local runner and make dev set it.
+var googleRuntimeMarkers = []string{"KUBERNETES_SERVICE_HOST", "GAE_ENV", "GAE_APPLICATION", "GAE_SERVICE",
+	"FUNCTION_NAME", "X_GOOGLE_FUNCTION_NAME", "FUNCTION_REGION"}
+
 var secretVersionName = regexp.MustCompile(`^projects/[^/]+/secrets/[^/]+/versions/[^/]+$`)
 
 // loadConfig reads and checks the environment through getenv. It does no I/O.
@@ -77,6 +82,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if cfg.cors, err = parseOrigins(getenv("CORS_ALLOWED_ORIGINS")); err != nil {
 		return cfg, err
+	}
+	if cfg.emulatorHost != "" && strings.TrimSpace(getenv("CORS_ALLOWED_ORIGINS")) == "" {
+		cfg.cors = corsPolicy{loopbackOnly: true}
 	}
 	if cfg.checkRevoked, err = parseBool(getenv, "CHECK_REVOKED", false); err != nil {
 		return cfg, err
@@ -122,6 +130,34 @@ func checkProjectAndEmulator(cfg config, getenv func(string) string) error {
 		return &configError{envEmulatorHost, fmt.Sprintf("is %.100q, which is not host:port", cfg.emulatorHost),
 			"set it to the emulator's host:port with no scheme, such as 127.0.0.1:9099 (connectAuthEmulator takes a URL; this variable does not)"}
 	}
+	return checkEmulatorMode(cfg, getenv)
+}
+
+// checkEmulatorMode keeps emulator mode, where unsigned tokens get HMACs, to demo data on the
+// developer's own machine: a demo- project, a secret given by value, a loopback listener, and
+// none of Google's runtimes. Whether a metadata server answers is checked at start (I/O).
+func checkEmulatorMode(cfg config, getenv func(string) string) error {
+	const unsigned = "with " + envEmulatorHost + " set, unsigned tokens get HMACs"
+	if marker := firstSetName(getenv, googleRuntimeMarkers...); marker != "" {
+		return &configError{envEmulatorHost, "is set on a Google runtime (" + marker + " is set)",
+			"remove it: " + unsigned + ", so anyone could get any user's HMAC"}
+	}
+	if !strings.HasPrefix(cfg.projectID, "demo-") {
+		return &configError{firstSetName(getenv, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
+			fmt.Sprintf("is %.100q, which is not a demo- project, and %s is set", cfg.projectID, envEmulatorHost),
+			"run the emulator and the function with a demo- project (firebase emulators:start --project demo-myapp), " +
+				"or unset " + envEmulatorHost + " to verify real tokens: " + unsigned}
+	}
+	for _, name := range []string{envSecretFile, envSecretVersion} {
+		if getenv(name) != "" {
+			return &configError{name, "is set together with " + envEmulatorHost,
+				"give a demo secret by value in " + envSecret + " instead (such as hsec_local_demo_secret): " + unsigned}
+		}
+	}
+	if host := strings.TrimSpace(getenv("HOST")); host != "" && !isLoopbackName(host) {
+		return &configError{"HOST", fmt.Sprintf("is %.100q, which is not a loopback address, and %s is set", host, envEmulatorHost),
+			"unset it (the runner listens on 127.0.0.1) or use 127.0.0.1, ::1 or localhost: " + unsigned}
+	}
 	return nil
 }
 
@@ -153,7 +189,8 @@ func loadSecretConfig(getenv func(string) string) (secretConfig, error) {
 	if v := getenv(envSecretRefresh); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Second {
-			return s, &configError{envSecretRefresh, fmt.Sprintf("is %q", v),
+			// Described, never echoed: it is the fourth variable named like the secret.
+			return s, &configError{envSecretRefresh, "is not a Go duration of at least 1s (it holds " + describeValue(v) + ")",
 				"give a Go duration of at least 1s, such as 5m"}
 		}
 		s.refresh = d
@@ -185,6 +222,16 @@ func parseLevel(v string) (slog.Level, error) {
 		return level, &configError{"LOG_LEVEL", fmt.Sprintf("is %q", v), "set it to debug, info, warning or error"}
 	}
 	return level, nil
+}
+
+// firstSetName is the name of the first of names that is set, or "".
+func firstSetName(getenv func(string) string, names ...string) string {
+	for _, n := range names {
+		if strings.TrimSpace(getenv(n)) != "" {
+			return n
+		}
+	}
+	return ""
 }
 
 func firstSet(getenv func(string) string, names ...string) string {

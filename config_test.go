@@ -59,6 +59,7 @@ func TestLoadConfig(t *testing.T) {
 		{"secret version, short name", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject, envSecretVersion: "proficient-hmac"}, envSecretVersion, nil},
 		{"refresh without a unit", with(map[string]string{envSecretRefresh: "300"}), envSecretRefresh, nil},
 		{"refresh under a second", with(map[string]string{envSecretRefresh: "10ms"}), envSecretRefresh, nil},
+		{"the secret in the refresh variable", with(map[string]string{envSecretRefresh: "hsec_sk_live_leak"}), envSecretRefresh, nil},
 		{"CORS list", with(map[string]string{"CORS_ALLOWED_ORIGINS": "https://app.example.com, http://localhost:5000"}), "", func(t *testing.T, cfg config) {
 			want := map[string]bool{"https://app.example.com": true, "http://localhost:5000": true}
 			if !reflect.DeepEqual(cfg.cors.origins, want) {
@@ -114,6 +115,42 @@ func TestLoadConfig(t *testing.T) {
 		{"emulator with K_REVISION", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "K_REVISION": "proficient-hmac-00001"}), envEmulatorHost, nil},
 		{"emulator with K_CONFIGURATION", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "K_CONFIGURATION": "proficient-hmac"}), envEmulatorHost, nil},
 		{"emulator in a Cloud Run job", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "CLOUD_RUN_JOB": "nightly"}), envEmulatorHost, nil},
+		// Emulator mode: demo data on the developer's own machine only.
+		{"emulator with a project not named demo-", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "GOOGLE_CLOUD_PROJECT": "my-prod-app"}), "GOOGLE_CLOUD_PROJECT", nil},
+		{"emulator with GCLOUD_PROJECT not named demo-", map[string]string{envEmulatorHost: "127.0.0.1:9099", "GCLOUD_PROJECT": "my-prod-app", envSecret: testSecret}, "GCLOUD_PROJECT", nil},
+		{"emulator with a secret file", map[string]string{envEmulatorHost: "127.0.0.1:9099", "GOOGLE_CLOUD_PROJECT": testProject, envSecretFile: "/secrets/hmac"}, envSecretFile, nil},
+		{"emulator with a secret version", map[string]string{envEmulatorHost: "127.0.0.1:9099", "GOOGLE_CLOUD_PROJECT": testProject, envSecretVersion: testVersion}, envSecretVersion, nil},
+		{"emulator with HOST=0.0.0.0", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "HOST": "0.0.0.0"}), "HOST", nil},
+		{"emulator with HOST=::", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "HOST": "::"}), "HOST", nil},
+		{"emulator with HOST on a LAN address", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "HOST": "192.168.1.20"}), "HOST", nil},
+		{"emulator with HOST=127.0.0.1", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "HOST": "127.0.0.1"}), "", nil},
+		{"emulator with HOST=::1", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "HOST": "::1"}), "", nil},
+		{"emulator with HOST=localhost", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "HOST": "localhost"}), "", nil},
+		{"HOST=0.0.0.0 without the emulator", with(map[string]string{"HOST": "0.0.0.0"}), "", nil},
+		{"emulator on GKE", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "KUBERNETES_SERVICE_HOST": "10.0.0.1"}), envEmulatorHost, nil},
+		{"emulator on App Engine (GAE_ENV)", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "GAE_ENV": "standard"}), envEmulatorHost, nil},
+		{"emulator on App Engine (GAE_APPLICATION)", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "GAE_APPLICATION": "s~app"}), envEmulatorHost, nil},
+		{"emulator on App Engine (GAE_SERVICE)", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "GAE_SERVICE": "default"}), envEmulatorHost, nil},
+		{"emulator on Cloud Functions 1st gen (FUNCTION_NAME)", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "FUNCTION_NAME": "proficientHmac"}), envEmulatorHost, nil},
+		{"emulator on Cloud Functions 1st gen (X_GOOGLE_FUNCTION_NAME)", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "X_GOOGLE_FUNCTION_NAME": "proficientHmac"}), envEmulatorHost, nil},
+		{"emulator on Cloud Functions 1st gen (FUNCTION_REGION)", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "FUNCTION_REGION": "us-central1"}), envEmulatorHost, nil},
+		{"emulator with FUNCTION_TARGET, as the runner and make dev set it", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "FUNCTION_TARGET": "ProficientHMAC"}), "", nil},
+		{"GKE without the emulator", with(map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}), "", nil},
+		{"emulator: loopback origins by default", with(map[string]string{envEmulatorHost: "127.0.0.1:9099"}), "", func(t *testing.T, cfg config) {
+			if want := (corsPolicy{loopbackOnly: true}); !reflect.DeepEqual(cfg.cors, want) {
+				t.Errorf("cors: got %+v, want %+v", cfg.cors, want)
+			}
+		}},
+		{"emulator: CORS_ALLOWED_ORIGINS=* used as given", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "CORS_ALLOWED_ORIGINS": "*"}), "", func(t *testing.T, cfg config) {
+			if want := (corsPolicy{}); !reflect.DeepEqual(cfg.cors, want) {
+				t.Errorf("cors: got %+v, want %+v (any origin)", cfg.cors, want)
+			}
+		}},
+		{"emulator: an origin list used as given", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "CORS_ALLOWED_ORIGINS": testOrigin}), "", func(t *testing.T, cfg config) {
+			if want := (corsPolicy{origins: map[string]bool{testOrigin: true}}); !reflect.DeepEqual(cfg.cors, want) {
+				t.Errorf("cors: got %+v, want %+v", cfg.cors, want)
+			}
+		}},
 		{"CORS default port", with(map[string]string{"CORS_ALLOWED_ORIGINS": "https://b.example.com:443"}), "CORS_ALLOWED_ORIGINS", nil},
 		{"CORS default http port", with(map[string]string{"CORS_ALLOWED_ORIGINS": "http://b.example.com:80"}), "CORS_ALLOWED_ORIGINS", nil},
 		{"CORS path", with(map[string]string{"CORS_ALLOWED_ORIGINS": "https://b.example.com/app"}), "CORS_ALLOWED_ORIGINS", nil},
@@ -144,6 +181,9 @@ func TestLoadConfig(t *testing.T) {
 			}
 			if msg := err.Error(); !strings.HasPrefix(msg, tt.wantError+" ") || strings.Contains(msg, "\n") || ce.fix == "" {
 				t.Errorf("message %q: want one line naming %s and the fix", msg, tt.wantError)
+			}
+			if strings.Contains(err.Error(), "sk_live_leak") {
+				t.Errorf("message %q: want no secret-like value echoed", err)
 			}
 		})
 	}
@@ -203,6 +243,7 @@ func TestEmulatorThatDoesNotAnswer(t *testing.T) {
 	}
 	closed := l.Addr().String()
 	l.Close()
+	noMetadataServer(t)
 	cfg := testConfig()
 	cfg.emulatorHost = closed
 	_, err = newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}})

@@ -19,7 +19,8 @@ const maxAllowedHeaders = 2 << 10
 // corsPolicy says which browser origins may read the answers. The bearer token, not the origin,
 // is the credential, so by default every origin may, as with Firebase callables.
 type corsPolicy struct {
-	origins map[string]bool // nil: any origin
+	origins      map[string]bool // nil: any origin
+	loopbackOnly bool            // emulator mode without CORS_ALLOWED_ORIGINS: pages served from this machine only
 }
 
 // parseOrigins reads CORS_ALLOWED_ORIGINS: empty or "*" allows any origin; otherwise a
@@ -40,7 +41,7 @@ func parseOrigins(v string) (corsPolicy, error) {
 		}
 		origins[strings.ToLower(o)] = true // browsers send scheme and host in lower case
 	}
-	return corsPolicy{origins}, nil
+	return corsPolicy{origins: origins}, nil
 }
 
 // originProblem says why o is not an origin a browser sends, or "" when it is one.
@@ -73,7 +74,7 @@ func (p corsPolicy) setHeaders(w http.ResponseWriter, r *http.Request) (refusedO
 	if origin == "" {
 		return ""
 	}
-	if p.origins != nil && !p.origins[origin] {
+	if !p.allows(origin) {
 		return origin
 	}
 	// Echo the origin rather than "*": it works whether or not the caller sends credentials.
@@ -111,4 +112,12 @@ func requestedHeaders(header http.Header) string {
 		}
 	}
 	return strings.Join(names, ", ")
+}
+
+// allows reports whether a browser page from origin may read the answers.
+func (p corsPolicy) allows(origin string) bool {
+	if p.loopbackOnly {
+		return isLoopbackOrigin(origin)
+	}
+	return p.origins == nil || p.origins[origin]
 }

@@ -4,6 +4,7 @@
 package proficienthmac
 
 import (
+	"context"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -18,12 +19,15 @@ func init() {
 
 // handler serves ProficientHMAC. It is built once per instance, in start.go.
 type handler struct {
-	cors     corsPolicy
-	auth     *authenticator
-	appCheck *appCheck
-	secret   *cachedSecret
-	log      *requestLog
-	inFlight atomic.Int64 // requests being served, for a clean shutdown
+	cors           corsPolicy
+	loopbackOnly   bool // emulator mode: only requests to a loopback Host
+	auth           *authenticator
+	appCheck       *appCheck
+	secret         *cachedSecret
+	log            *requestLog
+	requestTimeout time.Duration // bounds everything a request waits for
+	bodyTimeout    time.Duration // bounds reading its body
+	inFlight       atomic.Int64  // requests being served, for a clean shutdown
 }
 
 // ServeHTTP answers one request and logs its outcome.
@@ -31,23 +35,33 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.inFlight.Add(1)
 	defer h.inFlight.Add(-1)
 	start := time.Now()
-	// The Functions Framework's server sets no timeouts; a recorder in tests cannot take one.
-	_ = http.NewResponseController(w).SetReadDeadline(start.Add(bodyTimeout))
+	ctx, cancel := context.WithDeadline(r.Context(), start.Add(h.requestTimeout))
+	defer cancel()
+	if r.ContentLength != 0 {
+		// The Functions Framework's server sets no timeouts; a recorder in tests cannot take one.
+		// Only with a body: without one, net/http already reads the connection in the
+		// background, and a deadline there would cancel the request's context.
+		_ = http.NewResponseController(w).SetReadDeadline(start.Add(h.bodyTimeout))
+	}
 	var o outcome
 	o.refusedOrigin = h.cors.setHeaders(w, r)
-	h.serve(w, r, &o)
+	h.serve(ctx, w, r, &o)
 	h.log.request(r, start, &o)
 }
 
-// serve reads top to bottom: parse → authenticate → App Check → authorise → secret → HMAC →
-// respond. App Check comes before the policy, as in onCall, where the function's own checks
-// run only once both tokens have passed.
+// serve reads top to bottom: (emulator mode) loopback Host → parse → authenticate → App Check →
+// authorise → secret → HMAC → respond. App Check comes before the policy, as in onCall, where
+// the function's own checks run only once both tokens have passed.
 //
 // It fills in o rather than returning an outcome: the Admin SDK's verification, whose RSA
 // arithmetic is the deepest call chain a request makes, runs on top of this frame, and passing
 // outcomes by value made the chain just too deep for a goroutine's 8 KiB stack. Connections'
 // stacks then doubled (peak stacks 4.3–7.5 → 3.2 MiB, RSS 57 → 54 MiB, 256 connections).
-func (h *handler) serve(w http.ResponseWriter, r *http.Request, o *outcome) {
+func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, o *outcome) {
+	if h.loopbackOnly && !isLoopbackHost(r.Host) {
+		o.refuse(w, formREST, errHostNotLoopback)
+		return
+	}
 	if r.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusNoContent)
 		o.code, o.reason = http.StatusNoContent, "preflight"
@@ -62,13 +76,13 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, o *outcome) {
 		o.refuse(w, req.form, apiErr)
 		return
 	}
-	token, apiErr := h.auth.authenticate(r.Context(), r.Header)
+	token, apiErr := h.auth.authenticate(ctx, r.Header)
 	if apiErr != nil {
 		o.refuse(w, req.form, apiErr)
 		return
 	}
 	o.uid = token.UID
-	if o.appCheck, apiErr = h.appCheck.check(r.Context(), r.Header.Get("X-Firebase-AppCheck")); apiErr != nil {
+	if o.appCheck, apiErr = h.appCheck.check(ctx, r.Header.Get("X-Firebase-AppCheck")); apiErr != nil {
 		o.refuse(w, req.form, apiErr)
 		return
 	}
@@ -76,7 +90,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, o *outcome) {
 		o.refuse(w, req.form, apiErr)
 		return
 	}
-	key := h.secret.key(r.Context())
+	key := h.secret.key(ctx)
 	if key == nil {
 		o.refuse(w, req.form, unavailable("secret_unavailable", "The server's HMAC secret is not available yet; retry shortly.", nil))
 		return

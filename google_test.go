@@ -39,9 +39,9 @@ func TestMain(m *testing.M) {
 func resetGoogle(t *testing.T) {
 	t.Cleanup(func() {
 		google.Set(func(g *standin.Google) {
-			g.KeysDown, g.KeysDelay, g.LookupDown, g.Users = false, 0, false, map[string]standin.User{}
+			g.KeysDown, g.KeysDelay, g.LookupDown, g.LookupQuota, g.Users = false, 0, false, false, map[string]standin.User{}
 			g.Secret, g.SecretFail, g.SecretDelay, g.BadCRC = "", 0, 0, false
-			g.ConsumeDown, g.JWKSDown = false, false
+			g.ConsumeDown, g.ConsumeDelay, g.JWKSDown = false, 0, false
 		})
 	})
 }

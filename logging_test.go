@@ -179,7 +179,7 @@ func TestLogWriterBatchesLines(t *testing.T) {
 // line over 16 KiB (SPEC: Logs).
 func TestClientSizedFieldsAreBounded(t *testing.T) {
 	h, logs := newTestHandler(t, testConfig(), dependencies{})
-	hugeAud := idToken(t, claimsFor(testUID, map[string]any{"aud": strings.Repeat("a", 200<<10)}))
+	hugeAud := idToken(t, claimsFor(testUID, map[string]any{"aud": strings.Repeat("a", 8<<10)})) // under maxIDToken
 	call(h, "POST", "", "User-Agent", strings.Repeat("u", 500<<10), "Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil)))
 	call(h, "POST", "", "Authorization", "Bearer "+hugeAud)
 	call(h, "GET", "", "User-Agent", strings.Repeat("é", 100<<10)) // cut on a rune boundary

@@ -45,9 +45,9 @@ type envSecretValue string
 func (v envSecretValue) readSecret(context.Context) ([]byte, error) { return []byte(v), nil }
 
 // fileSecret is PROFICIENT_HMAC_SECRET_FILE, such as a Cloud Run secret volume mount. A file
-// rewritten in place can be read half-written, so a changed content is taken only once two
-// reads in a row agree; until then the last settled content stands. The first read is taken as
-// it is: the file was there before the instance started.
+// rewritten in place can be read half-written, so a content is taken only once two reads in a
+// row agree; until then the last settled content stands. At start, with none settled, the file
+// is read twice at once.
 type fileSecret struct {
 	path string
 
@@ -57,18 +57,33 @@ type fileSecret struct {
 }
 
 func (f *fileSecret) readSecret(context.Context) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, err := f.read()
+	if err == nil && f.last == nil { // the first read: read again at once to compare
+		f.last = b
+		b, err = f.read()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(b, f.last) {
+		f.last = b
+		if f.settled == nil {
+			return nil, errors.New("the file changed between two reads (being written?); it is read again shortly")
+		}
+		return f.settled, nil // changing: wait for the next read to agree
+	}
+	f.settled = b
+	return b, nil
+}
+
+func (f *fileSecret) read() ([]byte, error) {
 	b, err := os.ReadFile(f.path)
 	if err != nil {
 		// Never the path itself: a secret pasted into the variable would be printed.
 		return nil, misconfiguredError{fmt.Errorf("the file cannot be read (%s; the variable holds %s)", fileProblem(err), describeValue(f.path))}
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.settled != nil && !bytes.Equal(b, f.last) {
-		f.last = b
-		return f.settled, nil // changing: wait for the next read to agree
-	}
-	f.last, f.settled = b, b
 	return b, nil
 }
 
@@ -132,14 +147,20 @@ var (
 	_ secretSource = secretManagerSecret{}
 )
 
-// errNotASecret is a value that cannot be a Proficient HMAC secret.
-var errNotASecret = errors.New("not a Proficient HMAC secret")
+// errNotASecret is a value that cannot be a Proficient HMAC secret; errQuotedSecret, one pasted
+// with the quotes around it (a .env file or a shell that kept them).
+var (
+	errNotASecret   = errors.New("not a Proficient HMAC secret")
+	errQuotedSecret = errors.New("the value is quoted")
+)
 
 // parseSecret trims what was stored and checks that it is a Proficient HMAC secret. Its errors
 // never contain the value.
 func parseSecret(raw []byte) ([]byte, error) {
 	key := strings.TrimSpace(string(raw))
 	switch {
+	case len(key) >= 2 && (key[0] == '"' || key[0] == '\'') && key[len(key)-1] == key[0]:
+		return nil, misconfiguredError{fmt.Errorf("%w: %w (%d bytes, with %c at both ends)", errNotASecret, errQuotedSecret, len(key), key[0])}
 	case !strings.HasPrefix(key, "hsec_"):
 		return nil, misconfiguredError{fmt.Errorf("%w: the value (%d bytes after trimming) does not start with hsec_", errNotASecret, len(key))}
 	case len(key) == len("hsec_"):
@@ -306,6 +327,8 @@ func newSecret(ctx context.Context, cfg secretConfig, wait time.Duration, logger
 
 func secretFix(variable string, err error) string {
 	switch {
+	case errors.Is(err, errQuotedSecret):
+		return "remove the quotes around the value: they would be part of the key"
 	case errors.Is(err, errNotASecret):
 		return "give the HMAC secret from Proficient's Project Settings (it starts with hsec_)"
 	case variable == envSecretFile:

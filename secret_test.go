@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -295,6 +296,57 @@ func TestSecretFileTornWrite(t *testing.T) {
 	}
 }
 
+// TestSecretFileCaughtMidWriteAtStart: a file being written when the instance starts is read
+// twice at once and, the two reads differing, not used: the function answers 503 until two reads
+// agree. The file is first a FIFO, so that the first read gets the half-written value (which
+// starts with hsec_); the writer then replaces it with the whole value, which every later read
+// gets, and only then ends the first read.
+func TestSecretFileCaughtMidWriteAtStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hmac-secret")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	full := "hsec_rotated_in_place_0123456789"
+	torn := full[:len("hsec_r")]
+	written := make(chan error, 1)
+	go func() {
+		fifo, err := os.OpenFile(path, os.O_WRONLY, 0) // waits for the first read to open it
+		if err != nil {
+			written <- err
+			return
+		}
+		defer fifo.Close() // ends the first read
+		if _, err := fifo.WriteString(torn); err != nil {
+			written <- err
+			return
+		}
+		tmp := path + ".new"
+		if err := os.WriteFile(tmp, []byte(full), 0o600); err != nil {
+			written <- err
+			return
+		}
+		written <- os.Rename(tmp, path)
+	}()
+	cfg := testConfig()
+	cfg.secret = secretConfig{file: path}
+	h, logs := newTestHandler(t, cfg, dependencies{})
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	if got, code := hmacFor(t, h); code != http.StatusServiceUnavailable {
+		t.Fatalf("after two reads that differ: got %d %q, want 503 (the HMAC under the half-written value is %q)",
+			code, got, newHMACKey([]byte(torn)).sign(testUID))
+	}
+	if !strings.Contains(logs.String(), "the file changed between two reads") {
+		t.Errorf("log %q: want a WARNING saying the file changed between two reads", logs.String())
+	}
+	clock := withClock(h)
+	refreshNow(t, h, clock, 2*time.Second)
+	if got, _ := hmacFor(t, h); got != newHMACKey([]byte(full)).sign(testUID) {
+		t.Errorf("once two reads agree: got %q, want the HMAC under the whole value", got)
+	}
+}
+
 // writeSecretFile replaces path atomically, as a rotation does.
 func writeSecretFile(t *testing.T, path, content string) {
 	t.Helper()
@@ -319,6 +371,37 @@ func TestSecretFileConfigurationErrors(t *testing.T) {
 			var ce *configError
 			if !errors.As(err, &ce) || ce.variable != envSecretFile {
 				t.Fatalf("got %v, want a configuration error naming %s", err, envSecretFile)
+			}
+		})
+	}
+}
+
+// TestQuotedSecret: a secret pasted with its quotes (a .env file, a shell that kept them) is a
+// configuration error that says so, from any source, without printing the value.
+func TestQuotedSecret(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "hmac-secret")
+	writeSecretFile(t, file, `"hsec_sk_live_leak"`+"\n")
+	tests := []struct {
+		name     string
+		secret   secretConfig
+		variable string
+	}{
+		{"double quotes", secretConfig{value: `"hsec_sk_live_leak"`}, envSecret},
+		{"single quotes", secretConfig{value: `'hsec_sk_live_leak'`}, envSecret},
+		{"double quotes and a newline", secretConfig{value: "\"hsec_sk_live_leak\"\n"}, envSecret},
+		{"in a file", secretConfig{file: file}, envSecretFile},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.secret = tt.secret
+			_, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}})
+			var ce *configError
+			if !errors.As(err, &ce) || ce.variable != tt.variable || !strings.Contains(err.Error(), "quoted") || !strings.Contains(ce.fix, "remove the quotes") {
+				t.Fatalf("got %v, want a configuration error naming %s that says the value is quoted", err, tt.variable)
+			}
+			if strings.Contains(err.Error(), "sk_live") {
+				t.Errorf("error %q contains the value", err)
 			}
 		})
 	}

@@ -35,6 +35,9 @@ const (
 	// bodyTimeout bounds reading a request's body, whatever server runs the function: a real
 	// body is under 1 KiB, and a client that trickles one must not hold a stopping instance.
 	bodyTimeout = 5 * time.Second
+	// requestTimeout bounds all a request waits for (each outbound call also has its own bound),
+	// so a request under way when the instance is told to stop ends within drainLimit.
+	requestTimeout = 8 * time.Second
 	// drainLimit is how long a stopping instance lets requests under way finish: Cloud Run
 	// allows 10 s between SIGTERM and SIGKILL.
 	drainLimit = 8 * time.Second
@@ -78,11 +81,13 @@ func startFromEnv() http.Handler {
 
 // dependencies are what tests replace at the edges: the clients' endpoints and where logs go.
 type dependencies struct {
-	logs          io.Writer
-	authOptions   []option.ClientOption
-	secretOptions []option.ClientOption
-	startWait     time.Duration // 0: startWait
-	verifyTimeout time.Duration // 0: verifyTimeout
+	logs           io.Writer
+	authOptions    []option.ClientOption
+	secretOptions  []option.ClientOption
+	startWait      time.Duration // 0: startWait
+	verifyTimeout  time.Duration // 0: verifyTimeout
+	requestTimeout time.Duration // 0: requestTimeout
+	bodyTimeout    time.Duration // 0: bodyTimeout
 }
 
 // newHandler builds the handler. Google's keys are fetched while the secret is read, so the
@@ -117,11 +122,14 @@ func newHandler(ctx context.Context, cfg config, deps dependencies) (*handler, e
 	case <-time.After(wait):
 	}
 	return &handler{
-		cors:     cfg.cors,
-		auth:     auth,
-		appCheck: appCheck,
-		secret:   secret,
-		log:      &requestLog{log: logger, projectID: cfg.projectID},
+		cors:           cfg.cors,
+		loopbackOnly:   cfg.emulatorHost != "",
+		auth:           auth,
+		appCheck:       appCheck,
+		secret:         secret,
+		log:            &requestLog{log: logger, projectID: cfg.projectID},
+		requestTimeout: cmp.Or(deps.requestTimeout, requestTimeout),
+		bodyTimeout:    cmp.Or(deps.bodyTimeout, bodyTimeout),
 	}, nil
 }
 

@@ -48,10 +48,16 @@ func TestConfigurationErrorsStopTheRunner(t *testing.T) {
 		{"secret file missing", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_FILE=/nonexistent/hmac"}, "PROFICIENT_HMAC_SECRET_FILE", "check the path"},
 		{"secret that is only the prefix", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_"}, "PROFICIENT_HMAC_SECRET", "only the prefix hsec_"},
 		{"emulator host with a scheme", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "FIREBASE_AUTH_EMULATOR_HOST=http://127.0.0.1:9099"}, "FIREBASE_AUTH_EMULATOR_HOST", "no scheme"},
-		{"emulator that does not answer", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "FIREBASE_AUTH_EMULATOR_HOST=" + closedAddr(t)}, "FIREBASE_AUTH_EMULATOR_HOST", "nothing answers"},
+		// GCE_METADATA_HOST: the start's probe for a metadata server goes to loopback, not to DNS.
+		{"emulator that does not answer", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "FIREBASE_AUTH_EMULATOR_HOST=" + closedAddr(t), "GCE_METADATA_HOST=" + closedAddr(t)}, "FIREBASE_AUTH_EMULATOR_HOST", "nothing answers"},
+		{"emulator with HOST=0.0.0.0", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "FIREBASE_AUTH_EMULATOR_HOST=127.0.0.1:9099", "HOST=0.0.0.0"}, "HOST", "loopback"},
+		{"emulator with a project not named demo-", []string{"GOOGLE_CLOUD_PROJECT=my-prod-app", "PROFICIENT_HMAC_SECRET=hsec_x", "FIREBASE_AUTH_EMULATOR_HOST=127.0.0.1:9099"}, "GOOGLE_CLOUD_PROJECT", "demo-"},
+		{"emulator with the secret from a file", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_FILE=/secrets/hmac", "FIREBASE_AUTH_EMULATOR_HOST=127.0.0.1:9099"}, "PROFICIENT_HMAC_SECRET_FILE", "by value"},
 		{"projects that disagree", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "GCLOUD_PROJECT=demo-y", "PROFICIENT_HMAC_SECRET=hsec_x"}, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"},
 		{"the secret in the file variable", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_FILE=hsec_sk_live_leak"}, "PROFICIENT_HMAC_SECRET_FILE", ""},
 		{"the secret in the version variable", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET_VERSION=hsec_sk_live_leak"}, "PROFICIENT_HMAC_SECRET_VERSION", ""},
+		{"the secret in the refresh variable", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "PROFICIENT_HMAC_SECRET_REFRESH=hsec_sk_live_leak"}, "PROFICIENT_HMAC_SECRET_REFRESH", "starting with hsec_"},
+		{"secret with its quotes", []string{"GOOGLE_CLOUD_PROJECT=demo-x", `PROFICIENT_HMAC_SECRET="hsec_sk_live_leak"`}, "PROFICIENT_HMAC_SECRET", "quoted"},
 		{"bad CORS origin", []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "CORS_ALLOWED_ORIGINS=https://a.example/"}, "CORS_ALLOWED_ORIGINS", ""},
 	}
 	for _, tt := range tests {

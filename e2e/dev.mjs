@@ -5,7 +5,9 @@ import { startFunction, demoSecret } from "./function.mjs";
 import { startStaticServer } from "./static-server.mjs";
 import { emulatorHost, project, signUpAnonymously } from "./emulator.mjs";
 
-const fn = await startFunction({ port: Number(process.env.PORT ?? 8080), output: process.stderr });
+// Emulator mode's own default for CORS: pages served from this machine only (the demo page,
+// a local dev server), not any site the developer happens to visit.
+const fn = await startFunction({ port: Number(process.env.PORT ?? 8080), env: { CORS_ALLOWED_ORIGINS: "" }, output: process.stderr });
 // The page calls /api/proficient-hmac on its own origin, forwarded to the function as the
 // Hosting rewrite does, so it follows PORT.
 const site = await startStaticServer({ port: Number(process.env.PAGE_PORT ?? 5002), functionURL: fn.url });

@@ -29,6 +29,9 @@ export async function startFunction({ port, env = {}, output } = {}) {
       FIREBASE_AUTH_EMULATOR_HOST: process.env.FIREBASE_AUTH_EMULATOR_HOST,
       GOOGLE_CLOUD_PROJECT: process.env.GCLOUD_PROJECT,
       PROFICIENT_HMAC_SECRET: demoSecret,
+      // The suites call from pages such as https://app.example.com; against the emulator only
+      // loopback pages are allowed unless this is set.
+      CORS_ALLOWED_ORIGINS: "*",
       PORT: String(port),
       ...env,
     },

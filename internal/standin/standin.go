@@ -58,21 +58,23 @@ type Google struct {
 	GRPCAddr    string // Secret Manager
 	ProxyURL    string // an HTTP CONNECT proxy to the two above
 
-	mu          sync.Mutex
-	KeysDown    bool // the key endpoint answers 503
-	KeysDelay   time.Duration
-	LookupDown  bool            // the identity toolkit answers 503
-	Users       map[string]User // what accounts:lookup knows
-	Secret      string          // what AccessSecretVersion returns for any name under the project
-	SecretFail  codes.Code      // when not OK, AccessSecretVersion fails with it
-	SecretDelay time.Duration
-	BadCRC      bool
-	ConsumeDown bool // verifyAppCheckToken answers 503
-	JWKSDown    bool // App Check's JWKS answers 503
-	consumed    map[string]bool
-	secretReads int
-	keyFetches  int
-	refused     []string
+	mu           sync.Mutex
+	KeysDown     bool // the key endpoint answers 503
+	KeysDelay    time.Duration
+	LookupDown   bool            // the identity toolkit answers 503
+	LookupQuota  bool            // the identity toolkit answers 429 RESOURCE_EXHAUSTED, as over a quota
+	Users        map[string]User // what accounts:lookup knows
+	Secret       string          // what AccessSecretVersion returns for any name under the project
+	SecretFail   codes.Code      // when not OK, AccessSecretVersion fails with it
+	SecretDelay  time.Duration
+	BadCRC       bool
+	ConsumeDown  bool          // verifyAppCheckToken answers 503
+	ConsumeDelay time.Duration // verifyAppCheckToken answers after this, or when the caller gives up
+	JWKSDown     bool          // App Check's JWKS answers 503
+	consumed     map[string]bool
+	secretReads  int
+	keyFetches   int
+	refused      []string
 
 	closers []func()
 	tempDir string
@@ -283,6 +285,10 @@ func (g *Google) serveKeys(w http.ResponseWriter, r *http.Request) {
 func (g *Google) serveLookup(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.LookupQuota {
+		http.Error(w, `{"error":{"code":429,"message":"QUOTA_EXCEEDED","status":"RESOURCE_EXHAUSTED"}}`, http.StatusTooManyRequests)
+		return
+	}
 	if g.LookupDown || !strings.HasSuffix(r.URL.Path, "/accounts:lookup") {
 		http.Error(w, `{"error":{"code":503,"message":"UNAVAILABLE","status":"UNAVAILABLE"}}`, http.StatusServiceUnavailable)
 		return
@@ -317,6 +323,14 @@ func (g *Google) serveJWKS(w http.ResponseWriter, r *http.Request) {
 
 // serveConsume is verifyAppCheckToken: the first call for a token marks it consumed.
 func (g *Google) serveConsume(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	delay := g.ConsumeDelay
+	g.mu.Unlock()
+	select { // a hanging endpoint, as configured
+	case <-time.After(delay):
+	case <-r.Context().Done():
+		return
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.ConsumeDown || r.PathValue("project") != "projects/"+g.Project+":verifyAppCheckToken" {
@@ -419,10 +433,21 @@ func withChanges(claims, changes map[string]any) map[string]any {
 	return claims
 }
 
+// IDTokenFromJSON signs a payload written as JSON text, as Firebase Auth would: for claims a
+// map cannot hold (a name given twice, in a chosen order).
+func (g *Google) IDTokenFromJSON(payload string) string {
+	h, _ := json.Marshal(map[string]any{"alg": "RS256", "kid": KID, "typ": "JWT"})
+	return signRaw(g.SigningKey, h, []byte(payload))
+}
+
 // SignJWT signs header and claims with key (RS256); a nil key leaves the signature empty.
 func SignJWT(key *rsa.PrivateKey, header, claims map[string]any) string {
 	h, _ := json.Marshal(header)
 	c, _ := json.Marshal(claims)
+	return signRaw(key, h, c)
+}
+
+func signRaw(key *rsa.PrivateKey, h, c []byte) string {
 	signed := base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(c)
 	if key == nil {
 		return signed + "."
