@@ -10,19 +10,31 @@ import (
 	"testing"
 )
 
-// readmeCommands are the gcloud commands in the README's sh blocks, as a reader would paste
-// them: continuation lines joined, each with what it is piped from, or the command inside a
-// $(…), on its own.
+// readmeCommands are the gcloud commands in the sh blocks of the README and of the guides in
+// docs/, as a reader would paste them: continuation lines joined, each with what it is piped
+// from, or the command inside a $(…), on its own.
 func readmeCommands(t *testing.T) []string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(root, "README.md"))
+	guides, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	var commands []string
+	for _, name := range append([]string{filepath.Join(root, "README.md")}, guides...) {
+		text, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		commands = append(commands, shellCommands(string(text))...)
+	}
+	return commands
+}
+
+// shellCommands are the gcloud commands in text's sh blocks.
+func shellCommands(text string) []string {
 	var commands []string
 	inShell, line := false, ""
-	lines := bufio.NewScanner(f)
+	lines := bufio.NewScanner(strings.NewReader(text))
 	for lines.Scan() {
 		text := lines.Text()
 		switch {
@@ -57,13 +69,13 @@ func TestREADMEDeployCommandsParse(t *testing.T) {
 	commands := readmeCommands(t)
 	for _, want := range []string{"gcloud functions deploy proficient-hmac", "gcloud run deploy proficient-hmac",
 		"gcloud secrets create", "gcloud secrets versions add", "gcloud secrets add-iam-policy-binding", "gcloud logging read",
-		"gcloud services enable", "gcloud projects describe", "--role=roles/run.builder"} {
+		"gcloud services enable", "gcloud projects describe", "--role=roles/run.builder", "--role=roles/firebaseappcheck.tokenVerifier"} {
 		found := false
 		for _, c := range commands {
 			found = found || strings.Contains(c, want)
 		}
 		if !found {
-			t.Errorf("the README has no %q command; found %q", want, commands)
+			t.Errorf("the README and docs/ have no %q command; found %q", want, commands)
 		}
 	}
 	for _, command := range commands {

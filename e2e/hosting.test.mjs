@@ -97,7 +97,7 @@ const apiCall = (url) =>
 
 let asWritten, swapped, chromium;
 before(async () => {
-  const readme = JSON.parse(await readmeBlock("For a single-page app", "json"));
+  const readme = JSON.parse(await readmeBlock("**Firebase Hosting.**", "json"));
   const rewrites = readme.hosting.rewrites;
   assert.equal(rewrites.length, 2, "the README's firebase.json has the function's rewrite and the catch-all");
   const reversed = { ...readme, hosting: { ...readme.hosting, rewrites: [...rewrites].reverse() } };

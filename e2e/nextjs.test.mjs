@@ -1,5 +1,5 @@
-// The README's Next.js (App Router) section, run as written: its three blocks (lib/firebase.js,
-// the client component, next.config.mjs) and the server-side caller, taken from README.md, built
+// docs/nextjs.md, run as written: its three Next.js blocks (lib/firebase.js, the client
+// component, next.config.mjs) and the server-side caller, taken from that file, built
 // into a minimal App Router app in a new directory and served by a fresh `next dev` (Turbopack),
 // so a failure of server rendering on first load would show. Chromium signs in as one user, then
 // another; a route handler of the app calls the function with a forwarded ID token and with a
@@ -17,10 +17,11 @@ import { freePort, startFunction, demoSecret } from "./function.mjs";
 import { emulatorHost, project, signUpAnonymously, createSessionCookie } from "./emulator.mjs";
 
 const here = import.meta.dirname;
+const guide = "docs/nextjs.md"; // the blocks run here, as written
 const nextDir = path.join(here, "nextjs"); // its own package: next, react, firebase (make installs it)
 const expectedHMAC = (uid) => crypto.createHmac("sha256", demoSecret).update(uid).digest("base64");
 
-// The app around the README's files: a layout, a page that renders the component, sign-in
+// The app around the guide's files: a layout, a page that renders the component, sign-in
 // controls for the test, and a route handler that calls the function from the server with what
 // it is given: a session cookie, or the ID token the browser sent.
 const appFiles = {
@@ -105,16 +106,16 @@ before(async () => {
   dir = await fs.mkdtemp(path.join(nextDir, ".run-"));
   const files = {
     ...appFiles,
-    "lib/firebase.js": await readmeBlock("**`lib/firebase.js`**", "js"),
-    "app/proficient-agent.jsx": await readmeBlock("**`app/proficient-agent.jsx`**", "jsx"),
-    "next.config.mjs": await readmeBlock("**`next.config.mjs`**", "js"),
-    "lib/proficient-hmac-server.js": await readmeBlock("## Calling from a server", "js"),
+    "lib/firebase.js": await readmeBlock("**`lib/firebase.js`**", "js", guide),
+    "app/proficient-agent.jsx": await readmeBlock("**`app/proficient-agent.jsx`**", "jsx", guide),
+    "next.config.mjs": await readmeBlock("**`next.config.mjs`**", "js", guide),
+    "lib/proficient-hmac-server.js": await readmeBlock("## Calling from a server", "js", guide),
   };
   for (const [name, text] of Object.entries(files)) {
     await fs.mkdir(path.dirname(path.join(dir, name)), { recursive: true });
     await fs.writeFile(path.join(dir, name), text);
   }
-  // Only the values the README says to set.
+  // Only the values the guide says to set.
   app = await startNextDev(dir, {
     NEXT_PUBLIC_FIREBASE_API_KEY: "demo-api-key",
     NEXT_PUBLIC_FIREBASE_PROJECT_ID: project,
@@ -154,11 +155,13 @@ test("Next.js: a fresh next dev renders the component on the server, and the bro
   assert.equal(await tab.$("#view"), null, "signed out: no view");
 
   const shows = async (uid) => {
-    await tab.waitForSelector(`#view[data-uid="${uid}"]:not([data-hmac=""])`, { timeout: 30000 });
+    await tab.waitForSelector(`#view[data-uid="${uid}"]:not([data-interactions-hmac=""])`, { timeout: 30000 });
     return tab.$eval("#view", (el) => ({ ...el.dataset }));
   };
   const firstUser = await tab.evaluate(() => auth.anonymous());
-  assert.deepEqual(await shows(firstUser), { apiKey: "pk_test_from_next_env", agent: "ag_test", uid: firstUser, hmac: expectedHMAC(firstUser) });
+  assert.deepEqual(await shows(firstUser), {
+    apiKey: "pk_test_from_next_env", agent: "ag_test", uid: firstUser, hmac: expectedHMAC(firstUser), interactionsHmac: expectedHMAC(firstUser),
+  });
   const secondUser = await tab.evaluate((email) => auth.create(email), `next-${Date.now()}@example.com`);
   assert.notEqual(secondUser, firstUser);
   assert.equal((await shows(secondUser)).hmac, expectedHMAC(secondUser), "after the switch the view holds the new user's HMAC");

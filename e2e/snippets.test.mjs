@@ -1,8 +1,9 @@
-// The README's "Call it from your app" snippets, run as written: taken from README.md itself (so
-// the text and the test cannot drift apart) into an app served by a real Vite dev server whose
-// vite.config.js is the README's (its proxy forwards /api/proficient-hmac to the function), and
-// run in Chromium: the callable and fetch snippets in a page of their own, the React snippet in a
-// React app with a stand-in for @proficient/react's InteractionView.
+// The README's "Use it from your app" snippets and docs/react.md's component, run as written:
+// taken from those files (so the text and the test cannot drift apart) into an app served by a
+// real Vite dev server whose vite.config.js is the README's (its proxy forwards
+// /api/proficient-hmac to the function), and run in Chromium: the callable and fetch snippets in
+// a page of their own, the React component in a React app with a stand-in for
+// @proficient/react's InteractionView.
 //
 // The function runs with ALLOW_ANONYMOUS=false and reaches the Auth emulator through a forwarder
 // the test can turn into an outage (502, which the function answers 503 with Retry-After) or
@@ -128,7 +129,7 @@ before(async () => {
       "fetch.js": await snippet("**Plain `fetch`**", "js"),
       "react.html": page("/react-main.jsx"),
       "react-main.jsx": reactMain,
-      "Agent.jsx": await snippet("**Proficient's React SDK**", "jsx"),
+      "Agent.jsx": await snippet("# Proficient's React SDK", "jsx", "docs/react.md"),
       "proficientHmac.js": callable,
       "proficient-react.js": interactionViewSource,
       "stand-in.html": page("/stand-in-main.jsx"),
