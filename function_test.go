@@ -24,7 +24,7 @@ const (
 
 // testConfig is the default configuration with a secret in the environment.
 func testConfig() config {
-	return config{projectID: testProject, secret: secretConfig{value: testSecret}, allowAnonymous: true}
+	return config{projectID: testProject, secret: secretConfig{kind: secretFromValue, location: testSecret}, allowAnonymous: true}
 }
 
 // newTestHandler builds a handler as the function does at start, with the real Admin SDK talking

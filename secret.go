@@ -43,26 +43,24 @@ func describeValue(v string) string {
 // the first read at most wait: long enough to learn that the secret cannot work (and stop, so a
 // bad deploy fails), short enough that a slow Secret Manager does not hold the instance back.
 func newSecret(ctx context.Context, cfg secretConfig, wait time.Duration, logger *slog.Logger, opts ...option.ClientOption) (*cachedSecret, error) {
-	var (
-		source   secretSource
-		ttl      time.Duration
-		variable string
-	)
-	switch {
-	case cfg.value != "":
-		source, variable = envSecretValue(cfg.value), envSecret
-	case cfg.file != "":
-		// A secret volume mount changes in place when the secret rotates: look again every second.
-		source, ttl, variable = &fileSecret{path: cfg.file}, time.Second, envSecretFile
-	default:
+	variable := cfg.kind.variable()
+	var source secretSource
+	switch cfg.kind {
+	case secretFromValue:
+		source = envSecretValue(cfg.location)
+	case secretFromFile:
+		source = &fileSecret{path: cfg.location}
+	case secretFromVersion:
 		client, err := secretmanager.NewClient(ctx, opts...)
 		if err != nil {
-			return nil, &configError{envSecretVersion, "cannot be read: no Secret Manager client (" + err.Error() + ")",
+			return nil, &configError{variable, "cannot be read: no Secret Manager client (" + err.Error() + ")",
 				"give the function a service account (on a laptop: gcloud auth application-default login)"}
 		}
-		source, ttl, variable = secretManagerSecret{client, cfg.version}, cfg.refresh, envSecretVersion
+		source = secretManagerSecret{client, cfg.location}
+	default:
+		return nil, fmt.Errorf("no secret source of kind %d", cfg.kind)
 	}
-	secret := newCachedSecret(source, ttl, logger)
+	secret := newCachedSecret(source, cfg.refresh, logger)
 	result := make(chan error, 1)
 	secret.startRead(func(err error) { result <- err })
 	select {
