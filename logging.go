@@ -175,7 +175,7 @@ func isHex(s string) bool {
 }
 
 // A logWriter batches log lines and writes them within flushDelay, so a busy instance makes one
-// write(2) per batch rather than one per request (≈12% of throughput here). Flush writes what
+// write(2) per batch rather than one per request. Flush writes what
 // is pending at once: on SIGTERM and before a configuration error stops the instance. The
 // write(2) happens outside the lock that requests take to add their lines, so no request waits
 // on the pipe.
