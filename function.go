@@ -58,7 +58,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // goroutine's first 8 KiB of stack, doubling every connection's stack.
 func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, o *outcome) {
 	if h.loopbackOnly && !isLoopbackHost(r.Host) {
-		o.refuse(w, formREST, errHostNotLoopback)
+		o.refuse(w, protocolREST, errHostNotLoopback)
 		return
 	}
 	if r.Method == http.MethodOptions {
@@ -70,39 +70,39 @@ func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return
 	}
 	req, apiErr := parseRequest(r)
-	o.form = req.form.String()
+	o.protocol = req.protocol.String()
 	if apiErr != nil {
-		o.refuse(w, req.form, apiErr)
+		o.refuse(w, req.protocol, apiErr)
 		return
 	}
 	token, apiErr := h.auth.authenticate(ctx, r.Header)
 	if apiErr != nil {
-		o.refuse(w, req.form, apiErr)
+		o.refuse(w, req.protocol, apiErr)
 		return
 	}
 	o.uid = token.UID
 	if o.appCheck, apiErr = h.appCheck.check(ctx, r.Header.Get("X-Firebase-AppCheck")); apiErr != nil {
-		o.refuse(w, req.form, apiErr)
+		o.refuse(w, req.protocol, apiErr)
 		return
 	}
 	if apiErr := h.auth.authorise(token, req.claimedID); apiErr != nil {
-		o.refuse(w, req.form, apiErr)
+		o.refuse(w, req.protocol, apiErr)
 		return
 	}
 	key := h.secret.key(ctx)
 	if key == nil {
-		o.refuse(w, req.form, unavailable("secret_unavailable", "The server's HMAC secret is not available yet; retry shortly.", nil))
+		o.refuse(w, req.protocol, unavailable("secret_unavailable", "The server's HMAC secret is not available yet; retry shortly.", nil))
 		return
 	}
-	writeResult(w, req.form, hmacResult{HMAC: key.sign(token.UID), UserExternalID: token.UID})
+	writeResult(w, req.protocol, hmacResult{HMAC: key.sign(token.UID), UserExternalID: token.UID})
 	o.code, o.reason = http.StatusOK, "ok"
 }
 
 // refuse answers with e and records it in the request's outcome.
-func (o *outcome) refuse(w http.ResponseWriter, f form, e *apiError) {
-	writeError(w, f, e)
+func (o *outcome) refuse(w http.ResponseWriter, p protocol, e *apiError) {
+	writeError(w, p, e)
 	o.code, o.refused, o.reason, o.cause = e.code, e.code, e.reason, e.cause
-	if f == formStream {
+	if p == protocolStream {
 		o.code = http.StatusOK // onCall streams its refusals in a 200
 	}
 }

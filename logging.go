@@ -57,7 +57,7 @@ type outcome struct {
 	code     int // the HTTP status sent
 	refused  int // the refusal's HTTP status, even when it went out in a 200 stream
 	reason   string
-	form     string // "" before the body is read
+	protocol string // "" before the body is read; logged as form
 	uid      string // "" before the token is verified
 	appCheck string
 	cause    error // for the log only
@@ -86,7 +86,7 @@ func (l *requestLog) request(r *http.Request, start time.Time, o *outcome) {
 			slog.String("userAgent", bounded(r.UserAgent())),
 		)},
 		slog.String("reason", o.reason))
-	for _, a := range [...]struct{ key, value string }{{"form", o.form}, {"uid", o.uid}, {"appCheck", o.appCheck}} {
+	for _, a := range [...]struct{ key, value string }{{"form", o.protocol}, {"uid", o.uid}, {"appCheck", o.appCheck}} {
 		if a.value != "" {
 			attrs = append(attrs, slog.String(a.key, a.value))
 		}

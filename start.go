@@ -65,7 +65,7 @@ func startFromEnv() http.Handler {
 		}
 		StartError = err
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, formREST, internalError("misconfigured", "The server is misconfigured.", nil))
+			writeError(w, protocolREST, internalError("misconfigured", "The server is misconfigured.", nil))
 		})
 	}
 	sigterm := make(chan os.Signal, 1)
