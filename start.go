@@ -45,7 +45,6 @@ const (
 
 // startFromEnv builds the handler from the process's environment, once, at start.
 func startFromEnv() http.Handler {
-	logs := newLogWriter(os.Stderr)
 	cfg, err := loadConfig(os.Getenv)
 	if err == nil && cfg.onCloudRun {
 		// The Functions Framework writes an empty line to stdout and to stderr after every
@@ -55,12 +54,11 @@ func startFromEnv() http.Handler {
 	}
 	var h *handler
 	if err == nil {
-		h, err = newHandler(context.Background(), cfg, dependencies{logs: logs})
+		h, err = newHandler(context.Background(), cfg, dependencies{logs: os.Stderr})
 	}
 	if err != nil {
 		if cfg.onCloudRun {
-			newLogger(logs, slog.LevelInfo).Log(context.Background(), levelCritical, "proficient-hmac cannot start: "+err.Error())
-			logs.Flush()
+			newLogger(os.Stderr, slog.LevelInfo).Log(context.Background(), levelCritical, "proficient-hmac cannot start: "+err.Error())
 			os.Exit(1)
 		}
 		StartError = err
@@ -73,7 +71,6 @@ func startFromEnv() http.Handler {
 	go func() {
 		<-sigterm
 		h.drain(drainLimit)
-		logs.Flush()
 		os.Exit(128 + int(syscall.SIGTERM)) // as the signal would have
 	}()
 	return h
