@@ -8,14 +8,7 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
-
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 )
-
-func init() {
-	Handler = startFromEnv()
-	functions.HTTP("ProficientHMAC", Handler.ServeHTTP)
-}
 
 // handler serves ProficientHMAC. It is built once per instance, in start.go.
 type handler struct {

@@ -16,26 +16,6 @@ import (
 // maxBody is the largest body accepted; a real request is well under 1 KiB.
 const maxBody = 64 << 10
 
-// A protocol is how the caller speaks (REST, callable or streaming callable), and so how the
-// answer is wrapped.
-type protocol uint8
-
-const (
-	protocolREST     protocol = iota // {"hmac":…,"userExternalId":…}
-	protocolCallable                 // {"result":{…}}, what httpsCallable expects
-	protocolStream                   // a callable asking for server-sent events: .stream() in the SDKs
-)
-
-func (p protocol) String() string {
-	switch p {
-	case protocolCallable:
-		return "callable"
-	case protocolStream:
-		return "stream"
-	}
-	return "rest"
-}
-
 // A hmacRequest is what the body asked for.
 type hmacRequest struct {
 	protocol  protocol

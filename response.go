@@ -67,6 +67,26 @@ var (
 // retryAfterSeconds is what a 503 asks the caller to wait.
 const retryAfterSeconds = "5"
 
+// A protocol is how the caller speaks (REST, callable or streaming callable), and so how the
+// answer is wrapped.
+type protocol uint8
+
+const (
+	protocolREST     protocol = iota // {"hmac":…,"userExternalId":…}
+	protocolCallable                 // {"result":{…}}, what httpsCallable expects
+	protocolStream                   // a callable asking for server-sent events: .stream() in the SDKs
+)
+
+func (p protocol) String() string {
+	switch p {
+	case protocolCallable:
+		return "callable"
+	case protocolStream:
+		return "stream"
+	}
+	return "rest"
+}
+
 // hmacResult is the answer, in every protocol.
 type hmacResult struct {
 	HMAC           string `json:"hmac"`

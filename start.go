@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/compute/metadata"
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	"google.golang.org/api/option"
 )
 
@@ -42,6 +43,12 @@ const (
 	// allows 10 s between SIGTERM and SIGKILL.
 	drainLimit = 8 * time.Second
 )
+
+// init registers the function with the Functions Framework under the name it is deployed as.
+func init() {
+	Handler = startFromEnv()
+	functions.HTTP("ProficientHMAC", Handler.ServeHTTP)
+}
 
 // startFromEnv builds the handler from the process's environment, once, at start.
 func startFromEnv() http.Handler {
