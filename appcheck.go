@@ -83,7 +83,7 @@ func (a *appCheck) makeClient() {
 func (a *appCheck) check(ctx context.Context, token string) (string, *apiError) {
 	if token == "" {
 		if a.enforce {
-			return appCheckAbsent, credentialsMissing("app_check_missing", "This app requires App Check: send X-Firebase-AppCheck.", nil)
+			return appCheckAbsent, credentialMissing("app_check_missing", "This app requires App Check: send X-Firebase-AppCheck.")
 		}
 		return appCheckAbsent, nil
 	}
@@ -109,7 +109,7 @@ func (a *appCheck) check(ctx context.Context, token string) (string, *apiError) 
 		if !a.enforce {
 			return appCheckInvalid, nil
 		}
-		return appCheckInvalid, credentialsMissing("app_check_invalid", "The App Check token is not valid.", err)
+		return appCheckInvalid, appCheckRefused("app_check_invalid", "The App Check token is not valid.", err)
 	}
 	if a.consumeURL != "" {
 		if apiErr := a.consume(ctx, token); apiErr != nil {
@@ -151,11 +151,11 @@ func (a *appCheck) consume(ctx context.Context, token string) *apiError {
 	switch {
 	case resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&answer) == nil:
 		if answer.AlreadyConsumed {
-			return credentialsMissing("app_check_replayed", "This App Check token was already used: get a new limited-use token.", nil)
+			return appCheckRefused("app_check_replayed", "This App Check token was already used: get a new limited-use token.", nil)
 		}
 		return nil
 	case resp.StatusCode == http.StatusBadRequest:
-		return credentialsMissing("app_check_not_consumable", "This App Check token cannot be checked for replay: use a limited-use token.", nil)
+		return appCheckRefused("app_check_not_consumable", "This App Check token cannot be checked for replay: use a limited-use token.", nil)
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		// The token was verified above: the API is refusing the function's own credentials.
 		return internalError("app_check_consume_refused", "The server cannot check App Check tokens for replay.",

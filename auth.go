@@ -182,7 +182,7 @@ const maxIDToken = 16 << 10
 func (a *authenticator) authenticate(ctx context.Context, header http.Header) (*auth.Token, *apiError) {
 	idToken := bearerToken(header)
 	if idToken == "" {
-		return nil, credentialsMissing("no_token", "Sign in first: send the user's Firebase ID token as Authorization: Bearer <token>.", nil)
+		return nil, credentialMissing("no_token", "Sign in first: send the user's Firebase ID token as Authorization: Bearer <token>.")
 	}
 	if len(idToken) > maxIDToken {
 		return nil, unauthenticated("token_too_large", "The ID token is larger than 16 KiB, which no Firebase ID token is: sign in again.", nil)

@@ -9,11 +9,10 @@ import (
 )
 
 // BenchmarkHandler is one callable request through the whole handler: default configuration,
-// logging on (through the batching writer), a really signed token, Google's keys cached. The
-// request is built once with httptest and its body reset each time, so allocs/op are the
-// handler's own, not httptest's.
+// logging on, a really signed token, Google's keys cached. The request is built once with
+// httptest and its body reset each time, so allocs/op are the handler's own, not httptest's.
 func BenchmarkHandler(b *testing.B) {
-	h, err := newHandler(b.Context(), testConfig(), dependencies{logs: newLogWriter(io.Discard)})
+	h, err := newHandler(b.Context(), testConfig(), dependencies{logs: io.Discard})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,10 +27,29 @@ type config struct {
 
 // secretConfig names the one place the HMAC secret comes from.
 type secretConfig struct {
-	value   string        // PROFICIENT_HMAC_SECRET
-	file    string        // PROFICIENT_HMAC_SECRET_FILE
-	version string        // PROFICIENT_HMAC_SECRET_VERSION
-	refresh time.Duration // PROFICIENT_HMAC_SECRET_REFRESH, for version
+	kind     secretKind
+	location string        // the value itself, the file's path or the version's name
+	refresh  time.Duration // how often it is read again; 0: never
+}
+
+// A secretKind is which of the three secret variables is set.
+type secretKind uint8
+
+const (
+	secretFromValue   secretKind = iota + 1 // PROFICIENT_HMAC_SECRET
+	secretFromFile                          // PROFICIENT_HMAC_SECRET_FILE
+	secretFromVersion                       // PROFICIENT_HMAC_SECRET_VERSION
+)
+
+// variable is the environment variable that gives a secret of this kind.
+func (k secretKind) variable() string {
+	switch k {
+	case secretFromFile:
+		return envSecretFile
+	case secretFromVersion:
+		return envSecretVersion
+	}
+	return envSecret
 }
 
 // A configError is a mistake in the environment: it names the variable and the fix, and never
@@ -162,15 +181,17 @@ func checkEmulatorMode(cfg config, getenv func(string) string) error {
 }
 
 func loadSecretConfig(getenv func(string) string) (secretConfig, error) {
-	s := secretConfig{
-		value:   getenv(envSecret),
-		file:    getenv(envSecretFile),
-		version: strings.TrimSpace(getenv(envSecretVersion)),
-		refresh: 5 * time.Minute,
+	var s secretConfig
+	sources := [...]secretConfig{
+		{secretFromValue, getenv(envSecret), 0},
+		// A secret volume mount changes in place when the secret rotates: look again every second.
+		{secretFromFile, getenv(envSecretFile), time.Second},
+		{secretFromVersion, strings.TrimSpace(getenv(envSecretVersion)), 5 * time.Minute},
 	}
 	set := 0
-	for _, v := range []string{s.value, s.file, s.version} {
-		if v != "" {
+	for _, source := range sources {
+		if source.location != "" {
+			s = source
 			set++
 		}
 	}
@@ -182,8 +203,8 @@ func loadSecretConfig(getenv func(string) string) (secretConfig, error) {
 		return s, &configError{envSecret, problem, "set exactly one of " + envSecret + " (the hsec_ value), " +
 			envSecretFile + " (a file holding it) or " + envSecretVersion + " (projects/P/secrets/S/versions/V)"}
 	}
-	if s.version != "" && !secretVersionName.MatchString(s.version) {
-		return s, &configError{envSecretVersion, "is not a secret version name (it holds " + describeValue(s.version) + ")",
+	if s.kind == secretFromVersion && !secretVersionName.MatchString(s.location) {
+		return s, &configError{envSecretVersion, "is not a secret version name (it holds " + describeValue(s.location) + ")",
 			"give the full name projects/PROJECT/secrets/NAME/versions/VERSION (VERSION may be latest)"}
 	}
 	if v := getenv(envSecretRefresh); v != "" {
@@ -193,7 +214,9 @@ func loadSecretConfig(getenv func(string) string) (secretConfig, error) {
 			return s, &configError{envSecretRefresh, "is not a Go duration of at least 1s (it holds " + describeValue(v) + ")",
 				"give a Go duration of at least 1s, such as 5m"}
 		}
-		s.refresh = d
+		if s.kind == secretFromVersion {
+			s.refresh = d
+		}
 	}
 	return s, nil
 }

@@ -32,7 +32,7 @@ func TestLoadConfig(t *testing.T) {
 		check     func(t *testing.T, cfg config)
 	}{
 		{"defaults", base, "", func(t *testing.T, cfg config) {
-			want := config{projectID: testProject, secret: secretConfig{value: testSecret, refresh: 5 * time.Minute},
+			want := config{projectID: testProject, secret: secretConfig{kind: secretFromValue, location: testSecret},
 				allowAnonymous: true, logLevel: slog.LevelInfo}
 			if !reflect.DeepEqual(cfg, want) {
 				t.Errorf("got %+v, want %+v", cfg, want)
@@ -52,8 +52,18 @@ func TestLoadConfig(t *testing.T) {
 		{"no secret", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject}, envSecret, nil},
 		{"two secret sources", with(map[string]string{envSecretFile: "/secrets/hmac"}), envSecret, nil},
 		{"secret version", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject, envSecretVersion: testVersion, envSecretRefresh: "90s"}, "", func(t *testing.T, cfg config) {
-			if cfg.secret.version != testVersion || cfg.secret.refresh != 90*time.Second {
-				t.Errorf("got %+v", cfg.secret)
+			if want := (secretConfig{secretFromVersion, testVersion, 90 * time.Second}); cfg.secret != want {
+				t.Errorf("got %+v, want %+v", cfg.secret, want)
+			}
+		}},
+		{"secret version, default refresh", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject, envSecretVersion: " " + testVersion + " "}, "", func(t *testing.T, cfg config) {
+			if want := (secretConfig{secretFromVersion, testVersion, 5 * time.Minute}); cfg.secret != want {
+				t.Errorf("got %+v, want %+v", cfg.secret, want)
+			}
+		}},
+		{"secret file, read every second", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject, envSecretFile: "/secrets/hmac", envSecretRefresh: "90s"}, "", func(t *testing.T, cfg config) {
+			if want := (secretConfig{secretFromFile, "/secrets/hmac", time.Second}); cfg.secret != want {
+				t.Errorf("got %+v, want %+v", cfg.secret, want)
 			}
 		}},
 		{"secret version, short name", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject, envSecretVersion: "proficient-hmac"}, envSecretVersion, nil},

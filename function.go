@@ -8,14 +8,7 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
-
-	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 )
-
-func init() {
-	Handler = startFromEnv()
-	functions.HTTP("ProficientHMAC", Handler.ServeHTTP)
-}
 
 // handler serves ProficientHMAC. It is built once per instance, in start.go.
 type handler struct {
@@ -45,65 +38,66 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var o outcome
 	o.refusedOrigin = h.cors.setHeaders(w, r)
-	h.serve(ctx, w, r, &o)
-	h.log.request(r, start, &o)
-}
-
-// serve reads top to bottom: (emulator mode) loopback Host → parse → authenticate → App Check →
-// authorise → secret → HMAC → respond. App Check comes before the policy, as in onCall, where
-// the function's own checks run only once both tokens have passed.
-//
-// It fills in o rather than returning an outcome: the Admin SDK's verification, whose RSA
-// arithmetic is the deepest call chain a request makes, runs on top of this frame, and passing
-// outcomes by value made the chain just too deep for a goroutine's 8 KiB stack. Connections'
-// stacks then doubled (peak stacks 4.3–7.5 → 3.2 MiB, RSS 57 → 54 MiB, 256 connections).
-func (h *handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, o *outcome) {
-	if h.loopbackOnly && !isLoopbackHost(r.Host) {
-		o.refuse(w, formREST, errHostNotLoopback)
-		return
-	}
-	if r.Method == http.MethodOptions {
+	p, result, apiErr := h.serve(ctx, r, &o)
+	switch {
+	case apiErr != nil:
+		writeError(w, p, apiErr)
+		o.recordRefusal(p, apiErr)
+	case r.Method == http.MethodOptions:
 		w.WriteHeader(http.StatusNoContent)
 		o.code, o.reason = http.StatusNoContent, "preflight"
 		if o.refusedOrigin != "" {
 			o.reason = "origin_refused"
 		}
-		return
+	default:
+		writeResult(w, p, result)
+		o.code, o.reason = http.StatusOK, "ok"
+	}
+	h.log.request(r, start, &o)
+}
+
+// serve reads top to bottom: (emulator mode) loopback Host → parse → authenticate → App Check →
+// authorise → secret → HMAC. App Check comes before the policy, as in onCall, where the
+// function's own checks run only once both tokens have passed. It returns the protocol to
+// answer in and the result or the refusal, and records in o what it learnt of the caller.
+//
+// o is filled in through a pointer rather than returned: the Admin SDK's RSA verification, the
+// deepest call chain a request makes, runs on top of this frame, and a larger frame would push
+// it past a goroutine's first 8 KiB of stack, doubling every connection's stack.
+func (h *handler) serve(ctx context.Context, r *http.Request, o *outcome) (protocol, hmacResult, *apiError) {
+	if h.loopbackOnly && !isLoopbackHost(r.Host) {
+		return protocolREST, hmacResult{}, errHostNotLoopback
+	}
+	if r.Method == http.MethodOptions {
+		return protocolREST, hmacResult{}, nil // a preflight: the CORS headers are the answer
 	}
 	req, apiErr := parseRequest(r)
-	o.form = req.form.String()
+	o.protocol = req.protocol.String()
 	if apiErr != nil {
-		o.refuse(w, req.form, apiErr)
-		return
+		return req.protocol, hmacResult{}, apiErr
 	}
 	token, apiErr := h.auth.authenticate(ctx, r.Header)
 	if apiErr != nil {
-		o.refuse(w, req.form, apiErr)
-		return
+		return req.protocol, hmacResult{}, apiErr
 	}
 	o.uid = token.UID
 	if o.appCheck, apiErr = h.appCheck.check(ctx, r.Header.Get("X-Firebase-AppCheck")); apiErr != nil {
-		o.refuse(w, req.form, apiErr)
-		return
+		return req.protocol, hmacResult{}, apiErr
 	}
 	if apiErr := h.auth.authorise(token, req.claimedID); apiErr != nil {
-		o.refuse(w, req.form, apiErr)
-		return
+		return req.protocol, hmacResult{}, apiErr
 	}
 	key := h.secret.key(ctx)
 	if key == nil {
-		o.refuse(w, req.form, unavailable("secret_unavailable", "The server's HMAC secret is not available yet; retry shortly.", nil))
-		return
+		return req.protocol, hmacResult{}, unavailable("secret_unavailable", "The server's HMAC secret is not available yet; retry shortly.", nil)
 	}
-	writeResult(w, req.form, hmacResult{HMAC: key.sign(token.UID), UserExternalID: token.UID})
-	o.code, o.reason = http.StatusOK, "ok"
+	return req.protocol, hmacResult{HMAC: key.sign(token.UID), UserExternalID: token.UID}, nil
 }
 
-// refuse answers with e and records it in the request's outcome.
-func (o *outcome) refuse(w http.ResponseWriter, f form, e *apiError) {
-	writeError(w, f, e)
+// recordRefusal records a refusal sent in protocol p.
+func (o *outcome) recordRefusal(p protocol, e *apiError) {
 	o.code, o.refused, o.reason, o.cause = e.code, e.code, e.reason, e.cause
-	if f == formStream {
+	if p == protocolStream {
 		o.code = http.StatusOK // onCall streams its refusals in a 200
 	}
 }

@@ -24,7 +24,7 @@ const (
 
 // testConfig is the default configuration with a secret in the environment.
 func testConfig() config {
-	return config{projectID: testProject, secret: secretConfig{value: testSecret}, allowAnonymous: true}
+	return config{projectID: testProject, secret: secretConfig{kind: secretFromValue, location: testSecret}, allowAnonymous: true}
 }
 
 // newTestHandler builds a handler as the function does at start, with the real Admin SDK talking
@@ -144,14 +144,14 @@ func TestRequests(t *testing.T) {
 	big := `{"userExternalId":"` + strings.Repeat("x", maxBody) + `"}`
 
 	tests := []struct {
-		name        string
-		method      string
-		body        string
-		contentType string
-		auth        string
-		wantCode    int
-		wantStatus  string // canonical status of an error
-		wantForm    form   // of a 200
+		name         string
+		method       string
+		body         string
+		contentType  string
+		auth         string
+		wantCode     int
+		wantStatus   string   // canonical status of an error
+		wantProtocol protocol // of a 200
 	}{
 		{name: "REST POST, no body", method: "POST", auth: bearer, wantCode: 200},
 		{name: "REST POST, own ID", method: "POST", body: `{"userExternalId":"` + testUID + `"}`, contentType: json, auth: bearer, wantCode: 200},
@@ -167,12 +167,12 @@ func TestRequests(t *testing.T) {
 		{name: "GET with body, like Proficient's example client", method: "GET", body: `{"userExternalId":"` + testUID + `"}`, contentType: json, auth: bearer, wantCode: 200},
 		{name: "GET with another user's ID", method: "GET", body: `{"userExternalId":"someone-else"}`, contentType: json, auth: bearer, wantCode: 403, wantStatus: "PERMISSION_DENIED"},
 		{name: "GET with a callable body", method: "GET", body: `{"data":null}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
-		{name: "callable, null data", method: "POST", body: `{"data":null}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
-		{name: "callable after white space", method: "POST", body: " \n\t{\"data\":null}", contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "callable, null data", method: "POST", body: `{"data":null}`, contentType: json, auth: bearer, wantCode: 200, wantProtocol: protocolCallable},
+		{name: "callable after white space", method: "POST", body: " \n\t{\"data\":null}", contentType: json, auth: bearer, wantCode: 200, wantProtocol: protocolCallable},
 		{name: "another user's ID after white space", method: "POST", body: ` {"userExternalId":"someone-else"}`, contentType: json, auth: bearer, wantCode: 403, wantStatus: "PERMISSION_DENIED"},
-		{name: "callable, empty data", method: "POST", body: `{"data":{}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
-		{name: "callable, own ID and other keys", method: "POST", body: `{"data":{"userExternalId":"` + testUID + `","x":1}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
-		{name: "callable, null ID", method: "POST", body: `{"data":{"userExternalId":null}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "callable, empty data", method: "POST", body: `{"data":{}}`, contentType: json, auth: bearer, wantCode: 200, wantProtocol: protocolCallable},
+		{name: "callable, own ID and other keys", method: "POST", body: `{"data":{"userExternalId":"` + testUID + `","x":1}}`, contentType: json, auth: bearer, wantCode: 200, wantProtocol: protocolCallable},
+		{name: "callable, null ID", method: "POST", body: `{"data":{"userExternalId":null}}`, contentType: json, auth: bearer, wantCode: 200, wantProtocol: protocolCallable},
 		{name: "callable, another user's ID", method: "POST", body: `{"data":{"userExternalId":"someone-else"}}`, contentType: json, auth: bearer, wantCode: 403, wantStatus: "PERMISSION_DENIED"},
 		{name: "callable, boolean ID", method: "POST", body: `{"data":{"userExternalId":true}}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
 		{name: "callable, string data", method: "POST", body: `{"data":"x"}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
@@ -217,10 +217,10 @@ func TestRequests(t *testing.T) {
 		{name: "invalid UTF-8", method: "POST", body: "{\"x\":\"\xff\"}", contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
 		{name: "token in the body is not read", method: "POST", body: `{"idToken":"` + token + `","token":"` + token + `"}`, contentType: json, wantCode: 401, wantStatus: "UNAUTHENTICATED"},
 		// Strings as JSON.stringify writes them: a string cut inside an emoji has a lone surrogate.
-		{name: "lone surrogate in other data", method: "POST", body: `{"data":{"x":"hi \ud83d"}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "lone surrogate in other data", method: "POST", body: `{"data":{"x":"hi \ud83d"}}`, contentType: json, auth: bearer, wantCode: 200, wantProtocol: protocolCallable},
 		{name: "lone surrogate as the ID", method: "POST", body: `{"data":{"userExternalId":"\ud83d"}}`, contentType: json, auth: bearer, wantCode: 403, wantStatus: "PERMISSION_DENIED"},
 		{name: "lone surrogate, REST", method: "POST", body: `{"x":"\udc00 cut"}`, contentType: json, auth: bearer, wantCode: 200},
-		{name: "surrogate pair", method: "POST", body: `{"data":{"x":"\ud83d\ude00"}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "surrogate pair", method: "POST", body: `{"data":{"x":"\ud83d\ude00"}}`, contentType: json, auth: bearer, wantCode: 200, wantProtocol: protocolCallable},
 		{name: "names apart only by lone surrogates are one name", method: "POST", body: `{"data":{"a\ud800":1,"a\udbff":2}}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
 		// Content-Type by RFC 2045's grammar, in UTF-8 only.
 		{name: "content type, empty parameter", method: "POST", body: `{"data":null}`, contentType: "application/json;;charset=utf-8", auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
@@ -230,19 +230,19 @@ func TestRequests(t *testing.T) {
 		{name: "content type, unterminated quote", method: "POST", body: `{"data":null}`, contentType: `application/json; a="b`, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
 		{name: "content type, a list", method: "POST", body: `{"data":null}`, contentType: "application/json, text/plain", auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
 		{name: "content type, latin1", method: "POST", body: `{"data":null}`, contentType: "application/json; charset=latin1", auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
-		{name: "content type, quoted charset", method: "POST", body: `{"data":null}`, contentType: `application/json; charset="utf-8"`, auth: bearer, wantCode: 200, wantForm: formCallable},
-		{name: "content type, upper-case charset", method: "POST", body: `{"data":null}`, contentType: "application/json;charset=UTF-8", auth: bearer, wantCode: 200, wantForm: formCallable},
-		{name: "content type, other parameter", method: "POST", body: `{"data":null}`, contentType: "application/json; foo=bar", auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "content type, quoted charset", method: "POST", body: `{"data":null}`, contentType: `application/json; charset="utf-8"`, auth: bearer, wantCode: 200, wantProtocol: protocolCallable},
+		{name: "content type, upper-case charset", method: "POST", body: `{"data":null}`, contentType: "application/json;charset=UTF-8", auth: bearer, wantCode: 200, wantProtocol: protocolCallable},
+		{name: "content type, other parameter", method: "POST", body: `{"data":null}`, contentType: "application/json; foo=bar", auth: bearer, wantCode: 200, wantProtocol: protocolCallable},
 		// The Android and iOS SDKs send a Long or Int64 argument wrapped; onCall decodes it to a number.
 		{name: "callable, Int64 data", method: "POST", body: `{"data":{"@type":"type.googleapis.com/google.protobuf.Int64Value","value":"5"}}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
 		{name: "callable, UInt64 data", method: "POST", body: `{"data":{"@type":"type.googleapis.com/google.protobuf.UInt64Value","value":"5"}}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
-		{name: "callable, Int64 member", method: "POST", body: `{"data":{"n":{"@type":"type.googleapis.com/google.protobuf.Int64Value","value":"9007199254740993"}}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "callable, Int64 member", method: "POST", body: `{"data":{"n":{"@type":"type.googleapis.com/google.protobuf.Int64Value","value":"9007199254740993"}}}`, contentType: json, auth: bearer, wantCode: 200, wantProtocol: protocolCallable},
 		{name: "callable, Int64 ID", method: "POST", body: `{"data":{"userExternalId":{"@type":"type.googleapis.com/google.protobuf.Int64Value","value":"1"}}}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
 		// Where onCall misbehaves: its decoder recurses (500 past ~5,000 levels), and it reads
 		// __proto__ as the object's prototype. Here such data is just data.
-		{name: "data nested 6,000 levels", method: "POST", body: `{"data":{"x":` + strings.Repeat("[", 6000) + strings.Repeat("]", 6000) + `}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "data nested 6,000 levels", method: "POST", body: `{"data":{"x":` + strings.Repeat("[", 6000) + strings.Repeat("]", 6000) + `}}`, contentType: json, auth: bearer, wantCode: 200, wantProtocol: protocolCallable},
 		{name: "data nested 12,000 levels", method: "POST", body: `{"data":{"x":` + strings.Repeat("[", 12000) + strings.Repeat("]", 12000) + `}}`, contentType: json, auth: bearer, wantCode: 400, wantStatus: "INVALID_ARGUMENT"},
-		{name: "__proto__ is just a member", method: "POST", body: `{"data":{"__proto__":{"userExternalId":"someone-else"}}}`, contentType: json, auth: bearer, wantCode: 200, wantForm: formCallable},
+		{name: "__proto__ is just a member", method: "POST", body: `{"data":{"__proto__":{"userExternalId":"someone-else"}}}`, contentType: json, auth: bearer, wantCode: 200, wantProtocol: protocolCallable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -260,7 +260,7 @@ func TestRequests(t *testing.T) {
 			checkCommonHeaders(t, w, true)
 			a := decode(t, w)
 			if tt.wantCode == 200 {
-				checkHMAC(t, a, tt.wantForm, testUID, testUIDHMAC)
+				checkHMAC(t, a, tt.wantProtocol, testUID, testUIDHMAC)
 				return
 			}
 			if a.Error == nil || a.Error.Status != tt.wantStatus {
@@ -329,11 +329,11 @@ func TestHeadersAsNodeReadsThem(t *testing.T) {
 	}
 }
 
-// checkHMAC asserts a 200 answer in the form f for uid.
-func checkHMAC(t *testing.T, a answer, f form, uid, wantHMAC string) {
+// checkHMAC asserts a 200 answer in the protocol p for uid.
+func checkHMAC(t *testing.T, a answer, p protocol, uid, wantHMAC string) {
 	t.Helper()
 	got := hmacResult{a.HMAC, a.UserExternalID}
-	if f == formCallable {
+	if p == protocolCallable {
 		if a.Result == nil {
 			t.Fatalf("callable answer without result: %+v", a)
 		}
@@ -540,7 +540,7 @@ func TestHMACVectors(t *testing.T) {
 			if w.Code != http.StatusOK {
 				t.Fatalf("status: got %d, want 200 (%s)", w.Code, w.Body.String())
 			}
-			checkHMAC(t, decode(t, w), formCallable, tt.uid, tt.want)
+			checkHMAC(t, decode(t, w), protocolCallable, tt.uid, tt.want)
 		})
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -57,7 +56,7 @@ type outcome struct {
 	code     int // the HTTP status sent
 	refused  int // the refusal's HTTP status, even when it went out in a 200 stream
 	reason   string
-	form     string // "" before the body is read
+	protocol string // "" before the body is read; logged as form
 	uid      string // "" before the token is verified
 	appCheck string
 	cause    error // for the log only
@@ -86,7 +85,7 @@ func (l *requestLog) request(r *http.Request, start time.Time, o *outcome) {
 			slog.String("userAgent", bounded(r.UserAgent())),
 		)},
 		slog.String("reason", o.reason))
-	for _, a := range [...]struct{ key, value string }{{"form", o.form}, {"uid", o.uid}, {"appCheck", o.appCheck}} {
+	for _, a := range [...]struct{ key, value string }{{"form", o.protocol}, {"uid", o.uid}, {"appCheck", o.appCheck}} {
 		if a.value != "" {
 			attrs = append(attrs, slog.String(a.key, a.value))
 		}
@@ -172,64 +171,4 @@ func isHex(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// A logWriter batches log lines and writes them within flushDelay, so a busy instance makes one
-// write(2) per batch rather than one per request (≈12% of throughput here). Flush writes what
-// is pending at once: on SIGTERM and before a configuration error stops the instance. The
-// write(2) happens outside the lock that requests take to add their lines, so no request waits
-// on the pipe.
-type logWriter struct {
-	out     io.Writer
-	writing sync.Mutex // held by the one flush under way, so batches go out in order
-	spare   []byte     // the last batch's buffer, for the next; only under writing
-
-	mu        sync.Mutex // guards what follows
-	buf       []byte
-	timer     *time.Timer
-	scheduled bool
-}
-
-const (
-	flushDelay   = time.Millisecond
-	flushAtBytes = 32 << 10
-)
-
-func newLogWriter(out io.Writer) *logWriter {
-	l := &logWriter{out: out}
-	l.timer = time.AfterFunc(time.Hour, func() { l.Flush() })
-	l.timer.Stop()
-	return l
-}
-
-func (l *logWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	l.buf = append(l.buf, p...)
-	full := len(l.buf) >= flushAtBytes
-	if !full && !l.scheduled {
-		l.scheduled = true
-		l.timer.Reset(flushDelay)
-	}
-	l.mu.Unlock()
-	if full {
-		return len(p), l.Flush()
-	}
-	return len(p), nil
-}
-
-// Flush writes out everything buffered.
-func (l *logWriter) Flush() error {
-	l.writing.Lock()
-	defer l.writing.Unlock()
-	l.mu.Lock()
-	batch := l.buf
-	l.buf, l.spare = l.spare[:0], nil
-	l.scheduled = false
-	l.mu.Unlock()
-	var err error
-	if len(batch) > 0 {
-		_, err = l.out.Write(batch)
-	}
-	l.spare = batch[:0]
-	return err
 }

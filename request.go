@@ -16,28 +16,9 @@ import (
 // maxBody is the largest body accepted; a real request is well under 1 KiB.
 const maxBody = 64 << 10
 
-// A form is how the caller speaks, and so how the answer is wrapped.
-type form uint8
-
-const (
-	formREST     form = iota // {"hmac":…,"userExternalId":…}
-	formCallable             // {"result":{…}}, what httpsCallable expects
-	formStream               // a callable asking for server-sent events: .stream() in the SDKs
-)
-
-func (f form) String() string {
-	switch f {
-	case formCallable:
-		return "callable"
-	case formStream:
-		return "stream"
-	}
-	return "rest"
-}
-
 // A hmacRequest is what the body asked for.
 type hmacRequest struct {
-	form      form
+	protocol  protocol
 	claimedID *string // userExternalId, when the body gave one as a string
 }
 
@@ -57,7 +38,7 @@ func parseRequest(r *http.Request) (hmacRequest, *apiError) {
 	// onCall matches this header exactly, as Node reads it (repeated headers joined with ", "),
 	// and from here on streams its refusals too.
 	if r.Method == http.MethodPost && strings.Join(r.Header.Values("Accept"), ", ") == "text/event-stream" {
-		req.form = formStream
+		req.protocol = protocolStream
 	}
 	if apiErr := checkContentHeaders(r.Header); apiErr != nil {
 		return req, apiErr
@@ -67,7 +48,7 @@ func parseRequest(r *http.Request) (hmacRequest, *apiError) {
 		return req, apiErr
 	}
 	if fields.Data == nil {
-		req.form = formREST // a REST body: answered as REST, whatever it accepts
+		req.protocol = protocolREST // a REST body: answered as REST, whatever it accepts
 		req.claimedID, apiErr = claimedExternalID(fields.UserExternalID)
 		return req, apiErr
 	}
@@ -77,8 +58,8 @@ func parseRequest(r *http.Request) (hmacRequest, *apiError) {
 	if fields.UserExternalID != nil || fields.Others != nil {
 		return req, badRequest("callable_extra_keys", `A callable request body must be exactly {"data": …}.`)
 	}
-	if req.form != formStream {
-		req.form = formCallable
+	if req.protocol != protocolStream {
+		req.protocol = protocolCallable
 	}
 	req.claimedID, apiErr = callableClaim(fields.Data)
 	return req, apiErr

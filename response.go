@@ -29,9 +29,16 @@ func unauthenticated(reason, message string, cause error) *apiError {
 		challenge: `Bearer error="invalid_token"`, cause: cause}
 }
 
-// credentialsMissing refuses a request without the credential asked for (RFC 6750: no error
-// code), or with a good ID token and a bad App Check token, which a fresh ID token will not mend.
-func credentialsMissing(reason, message string, cause error) *apiError {
+// credentialMissing refuses a request without the credential asked for (an ID token, or an App
+// Check token where one is required): RFC 6750's challenge with no error code.
+func credentialMissing(reason, message string) *apiError {
+	return &apiError{code: http.StatusUnauthorized, status: "UNAUTHENTICATED", reason: reason, message: message,
+		challenge: "Bearer"}
+}
+
+// appCheckRefused refuses a bad App Check token sent with a good ID token. Its challenge has no
+// invalid_token: a fresh ID token would not mend it.
+func appCheckRefused(reason, message string, cause error) *apiError {
 	return &apiError{code: http.StatusUnauthorized, status: "UNAUTHENTICATED", reason: reason, message: message,
 		challenge: "Bearer", cause: cause}
 }
@@ -60,7 +67,27 @@ var (
 // retryAfterSeconds is what a 503 asks the caller to wait.
 const retryAfterSeconds = "5"
 
-// hmacResult is the answer, in every form.
+// A protocol is how the caller speaks (REST, callable or streaming callable), and so how the
+// answer is wrapped.
+type protocol uint8
+
+const (
+	protocolREST     protocol = iota // {"hmac":…,"userExternalId":…}
+	protocolCallable                 // {"result":{…}}, what httpsCallable expects
+	protocolStream                   // a callable asking for server-sent events: .stream() in the SDKs
+)
+
+func (p protocol) String() string {
+	switch p {
+	case protocolCallable:
+		return "callable"
+	case protocolStream:
+		return "stream"
+	}
+	return "rest"
+}
+
+// hmacResult is the answer, in every protocol.
 type hmacResult struct {
 	HMAC           string `json:"hmac"`
 	UserExternalID string `json:"userExternalId"`
@@ -79,20 +106,20 @@ type errorDetail struct {
 	Message string `json:"message"`
 }
 
-func writeResult(w http.ResponseWriter, f form, res hmacResult) {
-	switch f {
-	case formStream:
+func writeResult(w http.ResponseWriter, p protocol, res hmacResult) {
+	switch p {
+	case protocolStream:
 		writeEvent(w, callableResult{res})
-	case formCallable:
+	case protocolCallable:
 		writeJSON(w, http.StatusOK, callableResult{res})
 	default:
 		writeJSON(w, http.StatusOK, res)
 	}
 }
 
-func writeError(w http.ResponseWriter, f form, e *apiError) {
+func writeError(w http.ResponseWriter, p protocol, e *apiError) {
 	body := errorBody{errorDetail{e.status, e.message}}
-	if f == formStream {
+	if p == protocolStream {
 		writeEvent(w, body) // onCall answers a stream 200 and puts the error in it
 		return
 	}

@@ -66,7 +66,7 @@ func withClock(h *handler) *fakeClock {
 
 func secretManagerConfig() config {
 	cfg := testConfig()
-	cfg.secret = secretConfig{version: testVersion, refresh: 5 * time.Minute}
+	cfg.secret = secretConfig{kind: secretFromVersion, location: testVersion, refresh: 5 * time.Minute}
 	return cfg
 }
 
@@ -215,7 +215,7 @@ func TestSecretManagerConfigurationErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			sm := secretManager(t, tt.value, tt.fail)
 			cfg := secretManagerConfig()
-			cfg.secret.version = tt.version
+			cfg.secret.location = tt.version
 			_, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}, secretOptions: sm})
 			var ce *configError
 			if !errors.As(err, &ce) || ce.variable != envSecretVersion {
@@ -233,7 +233,7 @@ func TestSecretFile(t *testing.T) {
 	path := filepath.Join(dir, "hmac-secret")
 	writeSecretFile(t, path, "  "+testSecret+"\r\n")
 	cfg := testConfig()
-	cfg.secret = secretConfig{file: path}
+	cfg.secret = fileConfig(path)
 	h, _ := newTestHandler(t, cfg, dependencies{})
 	clock := withClock(h)
 
@@ -269,7 +269,7 @@ func TestSecretFileTornWrite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hmac-secret")
 	writeSecretFile(t, path, testSecret)
 	cfg := testConfig()
-	cfg.secret = secretConfig{file: path}
+	cfg.secret = fileConfig(path)
 	h, _ := newTestHandler(t, cfg, dependencies{})
 	clock := withClock(h)
 
@@ -328,7 +328,7 @@ func TestSecretFileCaughtMidWriteAtStart(t *testing.T) {
 		written <- os.Rename(tmp, path)
 	}()
 	cfg := testConfig()
-	cfg.secret = secretConfig{file: path}
+	cfg.secret = fileConfig(path)
 	h, logs := newTestHandler(t, cfg, dependencies{})
 	if err := <-written; err != nil {
 		t.Fatal(err)
@@ -348,6 +348,11 @@ func TestSecretFileCaughtMidWriteAtStart(t *testing.T) {
 }
 
 // writeSecretFile replaces path atomically, as a rotation does.
+// fileConfig is PROFICIENT_HMAC_SECRET_FILE=path, as loadConfig reads it.
+func fileConfig(path string) secretConfig {
+	return secretConfig{kind: secretFromFile, location: path, refresh: time.Second}
+}
+
 func writeSecretFile(t *testing.T, path, content string) {
 	t.Helper()
 	tmp := path + ".new"
@@ -366,7 +371,7 @@ func TestSecretFileConfigurationErrors(t *testing.T) {
 	for name, path := range map[string]string{"missing file": filepath.Join(dir, "missing"), "not hsec_": bad, "a directory": dir} {
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig()
-			cfg.secret = secretConfig{file: path}
+			cfg.secret = fileConfig(path)
 			_, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}})
 			var ce *configError
 			if !errors.As(err, &ce) || ce.variable != envSecretFile {
@@ -386,10 +391,10 @@ func TestQuotedSecret(t *testing.T) {
 		secret   secretConfig
 		variable string
 	}{
-		{"double quotes", secretConfig{value: `"hsec_sk_live_leak"`}, envSecret},
-		{"single quotes", secretConfig{value: `'hsec_sk_live_leak'`}, envSecret},
-		{"double quotes and a newline", secretConfig{value: "\"hsec_sk_live_leak\"\n"}, envSecret},
-		{"in a file", secretConfig{file: file}, envSecretFile},
+		{"double quotes", secretConfig{kind: secretFromValue, location: `"hsec_sk_live_leak"`}, envSecret},
+		{"single quotes", secretConfig{kind: secretFromValue, location: `'hsec_sk_live_leak'`}, envSecret},
+		{"double quotes and a newline", secretConfig{kind: secretFromValue, location: "\"hsec_sk_live_leak\"\n"}, envSecret},
+		{"in a file", fileConfig(file), envSecretFile},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -410,7 +415,7 @@ func TestQuotedSecret(t *testing.T) {
 func TestSecretValueConfigurationErrors(t *testing.T) {
 	for _, value := range []string{"sk_live_abc", "hsec_", " hsec_ ", "HSEC_abc"} {
 		cfg := testConfig()
-		cfg.secret = secretConfig{value: value}
+		cfg.secret = secretConfig{kind: secretFromValue, location: value}
 		_, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}})
 		var ce *configError
 		if !errors.As(err, &ce) || ce.variable != envSecret {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/compute/metadata"
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	"google.golang.org/api/option"
 )
 
@@ -43,9 +44,14 @@ const (
 	drainLimit = 8 * time.Second
 )
 
+// init registers the function with the Functions Framework under the name it is deployed as.
+func init() {
+	Handler = startFromEnv()
+	functions.HTTP("ProficientHMAC", Handler.ServeHTTP)
+}
+
 // startFromEnv builds the handler from the process's environment, once, at start.
 func startFromEnv() http.Handler {
-	logs := newLogWriter(os.Stderr)
 	cfg, err := loadConfig(os.Getenv)
 	if err == nil && cfg.onCloudRun {
 		// The Functions Framework writes an empty line to stdout and to stderr after every
@@ -55,17 +61,16 @@ func startFromEnv() http.Handler {
 	}
 	var h *handler
 	if err == nil {
-		h, err = newHandler(context.Background(), cfg, dependencies{logs: logs})
+		h, err = newHandler(context.Background(), cfg, dependencies{logs: os.Stderr})
 	}
 	if err != nil {
 		if cfg.onCloudRun {
-			newLogger(logs, slog.LevelInfo).Log(context.Background(), levelCritical, "proficient-hmac cannot start: "+err.Error())
-			logs.Flush()
+			newLogger(os.Stderr, slog.LevelInfo).Log(context.Background(), levelCritical, "proficient-hmac cannot start: "+err.Error())
 			os.Exit(1)
 		}
 		StartError = err
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, formREST, internalError("misconfigured", "The server is misconfigured.", nil))
+			writeError(w, protocolREST, internalError("misconfigured", "The server is misconfigured.", nil))
 		})
 	}
 	sigterm := make(chan os.Signal, 1)
@@ -73,7 +78,6 @@ func startFromEnv() http.Handler {
 	go func() {
 		<-sigterm
 		h.drain(drainLimit)
-		logs.Flush()
 		os.Exit(128 + int(syscall.SIGTERM)) // as the signal would have
 	}()
 	return h

@@ -14,10 +14,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/proficient-hmac/proficient-hmac/internal/standin"
 )
 
-// runner is the local runner, built once for these tests.
+// runner is the local runner, built once for these tests; googleEnv points it at a stand-in for
+// Google's endpoints, so a start that fetches keys logs nothing but what a test looks for.
 var runner string
+var googleEnv []string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "proficient-hmac-cmd")
@@ -28,7 +32,15 @@ func TestMain(m *testing.M) {
 	if out, err := exec.Command("go", "build", "-o", runner, ".").CombinedOutput(); err != nil {
 		panic("go build: " + err.Error() + "\n" + string(out))
 	}
+	google, err := standin.Start("demo-x")
+	if err != nil {
+		panic(err)
+	}
+	if googleEnv, err = google.Env(); err != nil {
+		panic(err)
+	}
 	code := m.Run()
+	google.Close()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -88,13 +100,14 @@ func TestConfigurationErrorsStopTheRunner(t *testing.T) {
 	})
 }
 
-// run starts the runner with only env (and PATH), so the caller's environment cannot leak in.
+// run starts the runner with only env (and PATH and googleEnv), so the caller's environment
+// cannot leak in.
 func run(t *testing.T, env ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a runner that starts serving is a failure, not a hang
 	defer cancel()
 	cmd := exec.CommandContext(ctx, runner)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "PORT=1"}, env...)
+	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "PORT=1"}, googleEnv...), env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err = cmd.Run()
@@ -175,7 +188,7 @@ func startRunner(t *testing.T, env ...string) string {
 	l.Close()
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(runner)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "PORT=" + port}, env...)
+	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "PORT=" + port}, googleEnv...), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
