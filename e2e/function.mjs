@@ -9,16 +9,20 @@ const repo = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const binary = process.env.FUNCTION_BINARY ?? path.join(repo, "bin", "proficient-hmac");
 export const demoSecret = "hsec_local_demo_secret";
 
-// freePort is a loopback port nothing listens on now.
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
+// freePorts resolves to n distinct loopback ports that nothing listens on now: all n are held
+// open together before any is closed, so no two of them can be the same.
+export async function freePorts(n) {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, "127.0.0.1", () => resolve(server));
     server.once("error", reject);
-  });
+  })));
+  const ports = servers.map((server) => server.address().port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
 }
+
+// freePort is one such port.
+export const freePort = async () => (await freePorts(1))[0];
 
 // startFunction resolves to { url, logs(), stop() } once the function answers a preflight.
 export async function startFunction({ port, env = {}, output } = {}) {

@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { launchChromium } from "./chromium.mjs";
 import { readmeBlock } from "./readme.mjs";
-import { freePort } from "./function.mjs";
+import { freePorts } from "./function.mjs";
 import { emulatorHost, project } from "./emulator.mjs";
 
 const here = import.meta.dirname;
@@ -44,7 +44,7 @@ document.body.dataset.ready = "true";
 
 // startHosting serves the app's site with the given firebase.json in the Hosting emulator and
 // resolves to { url, stop() } once it answers.
-async function startHosting(name, firebaseJSON) {
+async function startHosting(name, firebaseJSON, ports) {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), `hosting-${name}-`));
   const site = path.join(dir, firebaseJSON.hosting.public);
   await fs.mkdir(path.join(site, "sdk"), { recursive: true });
@@ -53,7 +53,7 @@ async function startHosting(name, firebaseJSON) {
   await fs.writeFile(path.join(site, "callable.js"), await readmeBlock("**Firebase web SDK, callable protocol**", "js"));
   await fs.writeFile(path.join(site, "fetch.js"), await readmeBlock("**Plain `fetch`**", "js"));
   for (const file of sdkModules) await fs.copyFile(path.join(here, "node_modules", "firebase", file), path.join(site, "sdk", file));
-  const [hosting, hub, logging] = [await freePort(), await freePort(), await freePort()];
+  const [hosting, hub, logging] = ports;
   const config = {
     ...firebaseJSON,
     emulators: {
@@ -101,7 +101,11 @@ before(async () => {
   const rewrites = readme.hosting.rewrites;
   assert.equal(rewrites.length, 2, "the README's firebase.json has the function's rewrite and the catch-all");
   const reversed = { ...readme, hosting: { ...readme.hosting, rewrites: [...rewrites].reverse() } };
-  [asWritten, swapped, chromium] = await Promise.all([startHosting("readme", readme), startHosting("swapped", reversed), launchChromium()]);
+  // Both emulators' ports at once, so the two starting side by side never pick the same one.
+  const ports = await freePorts(6);
+  [asWritten, swapped, chromium] = await Promise.all([
+    startHosting("readme", readme, ports.slice(0, 3)), startHosting("swapped", reversed, ports.slice(3)), launchChromium(),
+  ]);
 });
 after(async () => {
   await chromium?.close();
