@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -171,4 +172,64 @@ func isHex(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// A logWriter batches log lines and writes them within flushDelay, so a busy instance makes one
+// write(2) per batch rather than one per request. Flush writes what
+// is pending at once: on SIGTERM and before a configuration error stops the instance. The
+// write(2) happens outside the lock that requests take to add their lines, so no request waits
+// on the pipe.
+type logWriter struct {
+	out     io.Writer
+	writing sync.Mutex // held by the one flush under way, so batches go out in order
+	spare   []byte     // the last batch's buffer, for the next; only under writing
+
+	mu        sync.Mutex // guards what follows
+	buf       []byte
+	timer     *time.Timer
+	scheduled bool
+}
+
+const (
+	flushDelay   = time.Millisecond
+	flushAtBytes = 32 << 10
+)
+
+func newLogWriter(out io.Writer) *logWriter {
+	l := &logWriter{out: out}
+	l.timer = time.AfterFunc(time.Hour, func() { l.Flush() })
+	l.timer.Stop()
+	return l
+}
+
+func (l *logWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.buf = append(l.buf, p...)
+	full := len(l.buf) >= flushAtBytes
+	if !full && !l.scheduled {
+		l.scheduled = true
+		l.timer.Reset(flushDelay)
+	}
+	l.mu.Unlock()
+	if full {
+		return len(p), l.Flush()
+	}
+	return len(p), nil
+}
+
+// Flush writes out everything buffered.
+func (l *logWriter) Flush() error {
+	l.writing.Lock()
+	defer l.writing.Unlock()
+	l.mu.Lock()
+	batch := l.buf
+	l.buf, l.spare = l.spare[:0], nil
+	l.scheduled = false
+	l.mu.Unlock()
+	var err error
+	if len(batch) > 0 {
+		_, err = l.out.Write(batch)
+	}
+	l.spare = batch[:0]
+	return err
 }

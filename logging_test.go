@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // logLines parses every line of the output as a JSON object.
@@ -136,6 +137,41 @@ func TestSeverities(t *testing.T) {
 	}
 	if want := []string{"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// chanWriter passes each write on to a channel.
+type chanWriter chan string
+
+func (c chanWriter) Write(p []byte) (int, error) {
+	c <- string(p)
+	return len(p), nil
+}
+
+func TestLogWriterBatchesLines(t *testing.T) {
+	out := make(chanWriter, 10)
+	w := newLogWriter(out)
+	w.Write([]byte("one\n"))
+	w.Write([]byte("two\n"))
+	// Both lines arrive in one write, from the flush timer.
+	select {
+	case got := <-out:
+		if got != "one\ntwo\n" {
+			t.Errorf("got %q, want both lines in one write", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("buffered lines were never written")
+	}
+
+	// A full buffer is written at once, and Flush writes the rest.
+	w.Write(bytes.Repeat([]byte("x"), flushAtBytes))
+	if got := <-out; len(got) != flushAtBytes {
+		t.Errorf("got %d bytes, want %d", len(got), flushAtBytes)
+	}
+	w.Write([]byte("last\n"))
+	w.Flush()
+	if got := <-out; got != "last\n" {
+		t.Errorf("after Flush: got %q, want %q", got, "last\n")
 	}
 }
 

@@ -52,6 +52,7 @@ func init() {
 
 // startFromEnv builds the handler from the process's environment, once, at start.
 func startFromEnv() http.Handler {
+	logs := newLogWriter(os.Stderr)
 	cfg, err := loadConfig(os.Getenv)
 	if err == nil && cfg.onCloudRun {
 		// The Functions Framework writes an empty line to stdout and to stderr after every
@@ -61,11 +62,12 @@ func startFromEnv() http.Handler {
 	}
 	var h *handler
 	if err == nil {
-		h, err = newHandler(context.Background(), cfg, dependencies{logs: os.Stderr})
+		h, err = newHandler(context.Background(), cfg, dependencies{logs: logs})
 	}
 	if err != nil {
 		if cfg.onCloudRun {
-			newLogger(os.Stderr, slog.LevelInfo).Log(context.Background(), levelCritical, "proficient-hmac cannot start: "+err.Error())
+			newLogger(logs, slog.LevelInfo).Log(context.Background(), levelCritical, "proficient-hmac cannot start: "+err.Error())
+			logs.Flush()
 			os.Exit(1)
 		}
 		StartError = err
@@ -78,6 +80,7 @@ func startFromEnv() http.Handler {
 	go func() {
 		<-sigterm
 		h.drain(drainLimit)
+		logs.Flush()
 		os.Exit(128 + int(syscall.SIGTERM)) // as the signal would have
 	}()
 	return h

@@ -221,7 +221,7 @@ test("a call carrying Datadog RUM and New Relic headers passes its preflight and
   }
 });
 
-// Last, as it stops the function to read its whole log: an App Check token from the JS SDK's
+// Last, as it stops the function to read its flushed log: an App Check token from the JS SDK's
 // custom provider crosses the preflight and reaches the function, which records it as present
 // (not verified: App Check is not emulated, so enforcement stays off locally).
 test("X-Firebase-AppCheck from the App Check SDK passes CORS and reaches the function", async (t) => {
@@ -238,7 +238,7 @@ test("X-Firebase-AppCheck from the App Check SDK passes CORS and reaches the fun
   assert.ok(sent.length > 0 && sent.every((token) => token === "e2e-custom-provider-token"),
     `every callable request carried the App Check token: ${JSON.stringify(sent)}`);
 
-  await fn.stop(); // its log is whole once it has exited
+  await fn.stop(); // flushes the function's log
   const line = fn.logs().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
     .find((entry) => entry.uid === uid && entry.reason === "ok");
   assert.equal(line?.appCheck, "unverified", "the function saw the App Check header");

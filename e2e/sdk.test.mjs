@@ -148,7 +148,7 @@ test("plain fetch without a token is a 401 in the error shape", async () => {
 });
 
 test("the function logged every request without tokens or HMACs", async () => {
-  await fn.stop(); // its log is whole once it has exited
+  await fn.stop(); // SIGTERM flushes the batched log lines
   const lines = fn.logs().split("\n").filter((l) => l.startsWith("{"));
   assert.ok(lines.length >= 9, `got ${lines.length} log lines`);
   for (const line of lines) {
