@@ -151,6 +151,9 @@ function cases() {
     call("lower-case scheme", '{"data":null}', { auth: () => `bearer ${tokens.a.idToken}` }),
     call("Basic scheme", '{"data":null}', { auth: () => `Basic ${tokens.a.idToken}` }),
     call("expired token", '{"data":null}', { auth: () => `Bearer ${craftedToken({ iat: Math.floor(Date.now() / 1000) - 7200, exp: Math.floor(Date.now() / 1000) - 3600 })}` }),
+    // Within the Go Admin SDK's 300 s of clock skew, which onCall does not allow.
+    call("token expired 10 s ago", '{"data":null}', { auth: () => `Bearer ${craftedToken({ iat: Math.floor(Date.now() / 1000) - 3610, exp: Math.floor(Date.now() / 1000) - 10 })}` }),
+    call("stream, token expired 10 s ago", '{"data":null}', { accept: "text/event-stream", auth: () => `Bearer ${craftedToken({ iat: Math.floor(Date.now() / 1000) - 3610, exp: Math.floor(Date.now() / 1000) - 10 })}` }),
     call("token for another project", '{"data":null}', { auth: () => `Bearer ${craftedToken({ aud: "other-project", iss: "https://securetoken.google.com/other-project" })}` }),
     call("token without a subject", '{"data":null}', { auth: () => `Bearer ${craftedToken({ sub: "" })}` }),
     // A session cookie (createSessionCookie's issuer) sent as the ID token: onCall refuses it too.
