@@ -17,7 +17,7 @@ const readmeFunction = "http://127.0.0.1:8080";
 // vite.config.js, serves it, and resolves to { url, ssrLoadModule(url), close() }. alias maps import names to files
 // of the app (a stand-in for a package the app would install).
 export async function startViteDevServer({ functionURL, files, alias = {} }) {
-  const config = await readmeBlock("With Vite, add the", "js");
+  const config = await readmeBlock("## Use it from your app", "js");
   assert.ok(config.includes(readmeFunction), `the README's vite.config.js does not proxy to ${readmeFunction}`);
   const root = await fs.mkdtemp(path.join(here, "vite", "app-"));
   const all = { "vite.config.js": config.replaceAll(readmeFunction, new URL(functionURL).origin), ...files };
