@@ -42,3 +42,11 @@ async function stop() {
 }
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);
+// The function gone while the page and the emulator stay up would look healthy: say so, and stop.
+fn.exited.then(async (code) => {
+  if (stopping) return;
+  stopping = true;
+  console.error(`proficient-hmac: the function stopped (exit ${code ?? "by a signal"}); make dev stops too. Run make dev again.`);
+  await site.close();
+  process.exit(1);
+});

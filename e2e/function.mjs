@@ -24,7 +24,7 @@ export async function freePorts(n) {
 // freePort is one such port.
 export const freePort = async () => (await freePorts(1))[0];
 
-// startFunction resolves to { url, logs(), stop() } once the function answers a preflight.
+// startFunction resolves to { url, logs(), exited, stop() } once the function answers a preflight.
 export async function startFunction({ port, env = {}, output } = {}) {
   port ??= await freePort();
   const child = spawn(binary, [], {
@@ -55,6 +55,7 @@ export async function startFunction({ port, env = {}, output } = {}) {
   return {
     url,
     logs: () => logs,
+    exited, // resolves to the exit code (null after a signal) when the process ends
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;

@@ -23,14 +23,6 @@ import { renderToString } from "react-dom/server";
 
 const expectedHMAC = (uid) => crypto.createHmac("sha256", demoSecret).update(uid).digest("base64");
 
-// The app's Firebase set-up, as an app's entry module does it, first.
-const init = `import { initializeApp } from "firebase/app";
-import { getAuth, connectAuthEmulator } from "firebase/auth";
-const params = new URLSearchParams(location.search);
-initializeApp({ apiKey: "demo-api-key", projectId: params.get("project") });
-connectAuthEmulator(getAuth(), params.get("authEmulator"), { disableWarnings: true });
-`;
-
 // Sign-in controls for the tests, on every page.
 const signIn = `import { getAuth, signInAnonymously, createUserWithEmailAndPassword, signOut } from "firebase/auth";
 window.auth = {
@@ -120,8 +112,12 @@ before(async () => {
   site = await startViteDevServer({
     functionURL: fn.url,
     files: {
-      ".env": "VITE_PROFICIENT_API_KEY=pk_test_from_vite_env\n",
-      "init.js": init,
+      // The values docs/react.md says to set for development against the emulator.
+      ".env.development.local": [
+        "VITE_FIREBASE_API_KEY=demo-api-key", `VITE_FIREBASE_PROJECT_ID=${project}`,
+        `VITE_AUTH_EMULATOR_URL=http://${emulatorHost}`, "VITE_PROFICIENT_API_KEY=pk_test_from_vite_env", "",
+      ].join("\n"),
+      "init.js": await snippet("First, your app's Firebase set-up", "js", "docs/react.md"),
       "sign-in.js": signIn,
       "index.html": page("/main.js"),
       "main.js": snippetsMain,
