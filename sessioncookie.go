@@ -1,10 +1,6 @@
 package proficienthmac
 
-import (
-	"encoding/base64"
-	"encoding/json"
-	"strings"
-)
+import "strings"
 
 // sessionCookieIssuer begins the iss claim of Firebase session cookies (createSessionCookie),
 // which servers hold in place of the user's ID token and sometimes forward as one.
@@ -13,18 +9,10 @@ const sessionCookieIssuer = "https://session.firebase.google.com/"
 // isSessionCookie reports whether a token that failed verification is a Firebase session cookie,
 // read from its unverified payload: it only chooses the message of a refusal.
 func isSessionCookie(token string) bool {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return false
-	}
 	var claims struct {
 		Issuer string `json:"iss"`
 	}
-	return json.Unmarshal(payload, &claims) == nil && strings.HasPrefix(claims.Issuer, sessionCookieIssuer)
+	return decodePayload(token, &claims) == nil && strings.HasPrefix(claims.Issuer, sessionCookieIssuer)
 }
 
 // sessionCookieRefused says what was sent and what to send instead: signing in again, which the
