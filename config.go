@@ -257,11 +257,10 @@ func firstSetName(getenv func(string) string, names ...string) string {
 	return ""
 }
 
+// firstSet is the value, trimmed, of the first of names that is set, or "".
 func firstSet(getenv func(string) string, names ...string) string {
-	for _, n := range names {
-		if v := strings.TrimSpace(getenv(n)); v != "" {
-			return v
-		}
+	if name := firstSetName(getenv, names...); name != "" {
+		return strings.TrimSpace(getenv(name))
 	}
 	return ""
 }
