@@ -16,7 +16,6 @@ import (
 	"firebase.google.com/go/v4/auth"
 	"firebase.google.com/go/v4/errorutils"
 	"github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
 	"google.golang.org/api/option"
 )
 
@@ -39,6 +38,7 @@ var (
 type authenticator struct {
 	verify         verifyFunc
 	projectID      string
+	tenantID       string        // "" for the project's own users
 	timeout        time.Duration // bounds the Admin SDK's work for one request
 	allowAnonymous bool
 }
@@ -73,25 +73,11 @@ func newVerifier(ctx context.Context, cfg config, extra ...option.ClientOption) 
 			return nil, fmt.Errorf("firebase tenant client: %w", err)
 		}
 	}
-	verify := v.VerifyIDToken
 	if cfg.checkRevoked {
-		verify = v.VerifyIDTokenAndCheckRevoked
+		return v.VerifyIDTokenAndCheckRevoked, nil
 	}
-	if cfg.tenantID != "" {
-		return verify, nil
-	}
-	// Without FIREBASE_TENANT_ID the SDK accepts any tenant's tokens, but UIDs are unique only
-	// within a tenant: two tenants' "alice" would share an HMAC. Project-level users only.
-	return func(ctx context.Context, idToken string) (*auth.Token, error) {
-		t, err := verify(ctx, idToken)
-		if err == nil && t.Firebase.Tenant != "" {
-			return nil, errOtherTenant
-		}
-		return t, err
-	}, nil
+	return v.VerifyIDToken, nil
 }
-
-var errOtherTenant = errors.New("token belongs to an Identity Platform tenant, and FIREBASE_TENANT_ID is not set")
 
 // bearerToken returns the token from the request's only Authorization header, or "".
 func bearerToken(h http.Header) string {
@@ -136,7 +122,7 @@ func newAuthenticator(ctx context.Context, cfg config, timeout time.Duration, lo
 			log.Warn("Google's signing keys not fetched at start; the first request will try again", "error", err.Error())
 		}
 	}()
-	return &authenticator{verify: verify, projectID: cfg.projectID, timeout: timeout, allowAnonymous: cfg.allowAnonymous}, done, nil
+	return &authenticator{verify: verify, projectID: cfg.projectID, tenantID: cfg.tenantID, timeout: timeout, allowAnonymous: cfg.allowAnonymous}, done, nil
 }
 
 // checkEmulator makes sure the Auth emulator answers, when one is named: the Admin SDK asks it
@@ -177,35 +163,52 @@ func warmKeys(ctx context.Context, verify verifyFunc, projectID string) error {
 // token's size: a Firebase ID token is about 1 KiB, and custom claims add at most 1000 bytes.
 const maxIDToken = 16 << 10
 
-// authenticate verifies the request's ID token: the Admin SDK's checks, then expiry without the
-// SDK's 300 s of leeway (onCall allows none), then the claim names the SDK reads loosely.
-func (a *authenticator) authenticate(ctx context.Context, header http.Header) (*auth.Token, *apiError) {
+// authenticate verifies the request's ID token with the Admin SDK, then reads its claims strictly
+// (claims.go): expiry without the SDK's 300 s of leeway (onCall allows none), and the tenant.
+func (a *authenticator) authenticate(ctx context.Context, header http.Header) (claims, *apiError) {
 	idToken := bearerToken(header)
 	if idToken == "" {
-		return nil, credentialMissing("no_token", "Sign in first: send the user's Firebase ID token as Authorization: Bearer <token>.")
+		return claims{}, credentialMissing("no_token", "Sign in first: send the user's Firebase ID token as Authorization: Bearer <token>.")
 	}
 	if len(idToken) > maxIDToken {
-		return nil, unauthenticated("token_too_large", "The ID token is larger than 16 KiB, which no Firebase ID token is: sign in again.", nil)
+		return claims{}, unauthenticated("token_too_large", "The ID token is larger than 16 KiB, which no Firebase ID token is: sign in again.", nil)
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	token, err := a.verify(ctx, idToken)
-	if err != nil && isSessionCookie(idToken) {
-		return nil, sessionCookieRefused(err)
-	}
 	if err != nil {
-		if apiErr := otherProject(idToken, a.projectID, err); apiErr != nil {
-			return nil, apiErr
+		return claims{}, a.refusal(idToken, err)
+	}
+	c, err := readClaims(idToken, token)
+	switch {
+	case err != nil:
+		return claims{}, claimsRefused(err)
+	case !time.Now().Before(c.expires):
+		return claims{}, tokenExpired(fmt.Errorf("ID token expired at %d", c.expires.Unix()))
+	case c.tenant != a.tenantID:
+		// Without FIREBASE_TENANT_ID the SDK accepts any tenant's tokens, but UIDs are unique
+		// only within a tenant: two tenants' "alice" would share an HMAC.
+		return claims{}, unauthenticated("wrong_tenant", "The ID token is for another tenant: sign in to this app's tenant.",
+			fmt.Errorf("token of tenant %.64q; FIREBASE_TENANT_ID is %q", c.tenant, a.tenantID))
+	}
+	return c, nil
+}
+
+// refusal answers a token the Admin SDK refused, saying what would mend it where the SDK's
+// verdict alone would not: a session cookie, another project's token, a claim it cannot decode.
+func (a *authenticator) refusal(idToken string, err error) *apiError {
+	if isSessionCookie(idToken) {
+		return sessionCookieRefused(err)
+	}
+	if auth.IsIDTokenInvalid(err) {
+		if claim := undecodableClaim(idToken); claim != nil {
+			return claimUndecodable(claim)
 		}
-		return nil, verifyError(err)
 	}
-	if !time.Now().Before(time.Unix(token.Expires, 0)) {
-		return nil, tokenExpired(fmt.Errorf("ID token expired at %d", token.Expires))
+	if apiErr := otherProject(idToken, a.projectID, err); apiErr != nil {
+		return apiErr
 	}
-	if err := checkClaimNames(idToken, token.UID); err != nil {
-		return nil, unauthenticated("claims_ambiguous", "The ID token's claims are ambiguous (a name given twice, or in another case): it cannot be accepted.", err)
-	}
-	return token, nil
+	return verifyError(err)
 }
 
 func tokenExpired(cause error) *apiError {
@@ -236,7 +239,8 @@ func otherProject(idToken, projectID string, cause error) *apiError {
 		": sign in with the Firebase app of project "+projectID+", or run the function for project "+claims.Aud+".", cause)
 }
 
-// decodePayload decodes a JWT's payload, unverified, with json v2: exact names, no duplicates.
+// decodePayload decodes a JWT's payload with json v2: exact names, no duplicates, strings as
+// JavaScript reads them. It does not verify the token.
 func decodePayload(jwt string, v any) error {
 	_, rest, _ := strings.Cut(jwt, ".")
 	payload, _, _ := strings.Cut(rest, ".")
@@ -244,52 +248,7 @@ func decodePayload(jwt string, v any) error {
 	if err != nil {
 		return err
 	}
-	return json.Unmarshal(raw, v)
-}
-
-// checkClaimNames reads a verified token's payload again, strictly. The Admin SDK decodes it with
-// encoding/json v1, which matches names case-insensitively (ſ folding to s too) and lets the last
-// of two equal names win, so a claim "Sub", or a second "sub", could become the UID, and a
-// "Firebase" the sign-in provider or tenant. Any such name, or any name given twice, is refused,
-// and sub must be user_id, as Firebase Auth issues them.
-func checkClaimNames(idToken, uid string) error {
-	var claims struct {
-		Sub      string                    `json:"sub"`
-		UserID   string                    `json:"user_id"`
-		Firebase jsontext.Value            `json:"firebase"`
-		Others   map[string]jsontext.Value `json:",embed"`
-	}
-	if err := decodePayload(idToken, &claims); err != nil {
-		return fmt.Errorf("claims read strictly: %w", err)
-	}
-	if err := exactNames(claims.Others, "sub", "user_id", "firebase"); err != nil {
-		return err
-	}
-	if claims.Sub != uid || claims.UserID != claims.Sub {
-		return errors.New("the claims sub and user_id differ")
-	}
-	if claims.Firebase == nil {
-		return nil
-	}
-	var firebase struct {
-		Others map[string]jsontext.Value `json:",embed"`
-	}
-	if err := json.Unmarshal(claims.Firebase, &firebase); err != nil {
-		return fmt.Errorf("the firebase claim read strictly: %w", err)
-	}
-	return exactNames(firebase.Others, "sign_in_provider", "tenant")
-}
-
-// exactNames refuses a member name that equals one of names only when case is folded.
-func exactNames(members map[string]jsontext.Value, names ...string) error {
-	for got := range members {
-		for _, name := range names {
-			if got != name && strings.EqualFold(got, name) {
-				return fmt.Errorf("claim %q is %q in another case", got, name)
-			}
-		}
-	}
-	return nil
+	return json.Unmarshal(raw, v, jsLike)
 }
 
 // verifyError turns the Admin SDK's verdict into an answer. An outage at Google is a 503, not a
@@ -302,7 +261,7 @@ func verifyError(err error) *apiError {
 		return unauthenticated("token_revoked", "The ID token has been revoked: sign in again.", err)
 	case auth.IsUserDisabled(err):
 		return permissionDenied("user_disabled", "This user account is disabled.", err)
-	case auth.IsTenantIDMismatch(err), errors.Is(err, errOtherTenant):
+	case auth.IsTenantIDMismatch(err):
 		return unauthenticated("wrong_tenant", "The ID token is for another tenant: sign in to this app's tenant.", err)
 	case auth.IsCertificateFetchFailed(err):
 		return unavailable("keys_unavailable", "Google's token signing keys cannot be fetched right now; retry shortly.", err)
@@ -319,12 +278,12 @@ func verifyError(err error) *apiError {
 	return unauthenticated("token_invalid", "The ID token is not valid for this app: sign in again.", err)
 }
 
-// authorise applies the policy to a verified token and the external ID the client claimed.
-func (a *authenticator) authorise(token *auth.Token, claimedID *string) *apiError {
-	if !a.allowAnonymous && token.Firebase.SignInProvider == "anonymous" {
+// authorise applies the policy to a verified token's claims and the external ID the client claimed.
+func (a *authenticator) authorise(c claims, claimedID *string) *apiError {
+	if !a.allowAnonymous && c.signInProvider == "anonymous" {
 		return permissionDenied("anonymous_refused", "Anonymous users cannot get an HMAC: sign in with an account.", nil)
 	}
-	if claimedID != nil && *claimedID != token.UID {
+	if claimedID != nil && *claimedID != c.uid {
 		return permissionDenied("external_id_mismatch",
 			"The HMAC is issued only for the signed-in user's UID; userExternalId must be that UID or absent.", nil)
 	}

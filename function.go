@@ -76,22 +76,22 @@ func (h *handler) serve(ctx context.Context, r *http.Request, o *outcome) (proto
 	if apiErr != nil {
 		return req.protocol, hmacResult{}, apiErr
 	}
-	token, apiErr := h.auth.authenticate(ctx, r.Header)
+	caller, apiErr := h.auth.authenticate(ctx, r.Header)
 	if apiErr != nil {
 		return req.protocol, hmacResult{}, apiErr
 	}
-	o.uid = token.UID
+	o.uid = caller.uid
 	if o.appCheck, apiErr = h.appCheck.check(ctx, r.Header.Get("X-Firebase-AppCheck")); apiErr != nil {
 		return req.protocol, hmacResult{}, apiErr
 	}
-	if apiErr := h.auth.authorise(token, req.claimedID); apiErr != nil {
+	if apiErr := h.auth.authorise(caller, req.claimedID); apiErr != nil {
 		return req.protocol, hmacResult{}, apiErr
 	}
 	key := h.secret.key(ctx)
 	if key == nil {
 		return req.protocol, hmacResult{}, unavailable("secret_unavailable", "The server's HMAC secret is not available yet; retry shortly.", nil)
 	}
-	return req.protocol, hmacResult{HMAC: key.sign(token.UID), UserExternalID: token.UID}, nil
+	return req.protocol, hmacResult{HMAC: key.sign(caller.uid), UserExternalID: caller.uid}, nil
 }
 
 // recordRefusal records a refusal sent in protocol p.
