@@ -79,37 +79,26 @@ func (a *appCheck) makeClient() {
 	}()
 }
 
+// maxAppCheckToken bounds the App Check token handed to the SDK, whose decoding allocates many
+// times a token's size: an App Check token is under 1 KiB.
+const maxAppCheckToken = 4 << 10
+
 // check returns the App Check status of a request and, when it must be refused, why.
 func (a *appCheck) check(ctx context.Context, token string) (string, *apiError) {
-	if token == "" {
-		if a.enforce {
-			return appCheckAbsent, credentialMissing("app_check_missing", "This app requires App Check: send X-Firebase-AppCheck.")
-		}
-		return appCheckAbsent, nil
-	}
-	if a.emulator && !a.enforce {
+	switch {
+	case token == "":
+		return appCheckAbsent, a.refuse(credentialMissing("app_check_missing", "This app requires App Check: send X-Firebase-AppCheck."))
+	case len(token) > maxAppCheckToken: // never parsed
+		return appCheckInvalid, a.refuse(appCheckRefused("app_check_too_large", "The App Check token is larger than 4 KiB, which no App Check token is.", nil))
+	case a.emulator && !a.enforce:
 		return appCheckUnverified, nil // App Check is not emulated
 	}
-	client := a.client.Load()
+	client, apiErr := a.readyClient(ctx)
 	if client == nil {
-		a.makeClient()
-		if !a.enforce {
-			return appCheckUnverified, nil // not enforced: never make a request wait for the JWKS
-		}
-		ctx, cancel := context.WithTimeout(ctx, a.wait)
-		defer cancel()
-		select {
-		case <-a.ready:
-			client = a.client.Load()
-		case <-ctx.Done():
-			return appCheckUnverified, unavailable("app_check_unavailable", "App Check keys cannot be fetched right now; retry shortly.", nil)
-		}
+		return appCheckUnverified, apiErr
 	}
 	if err := verifyAppCheck(client, token); err != nil {
-		if !a.enforce {
-			return appCheckInvalid, nil
-		}
-		return appCheckInvalid, appCheckRefused("app_check_invalid", "The App Check token is not valid.", err)
+		return appCheckInvalid, a.refuse(appCheckRefused("app_check_invalid", "The App Check token is not valid.", err))
 	}
 	if a.consumeURL != "" {
 		if apiErr := a.consume(ctx, token); apiErr != nil {
@@ -117,6 +106,35 @@ func (a *appCheck) check(ctx context.Context, token string) (string, *apiError) 
 		}
 	}
 	return appCheckValid, nil
+}
+
+// refuse is the refusal e where App Check is enforced; where it is not, nothing is refused and
+// the log line tells what would have been.
+func (a *appCheck) refuse(e *apiError) *apiError {
+	if a.enforce {
+		return e
+	}
+	return nil
+}
+
+// readyClient returns the App Check client, making it if need be. Enforced, a request waits for
+// it, at most a.wait; not enforced, none waits, and nil means the token goes unverified.
+func (a *appCheck) readyClient(ctx context.Context) (*appcheck.Client, *apiError) {
+	if client := a.client.Load(); client != nil {
+		return client, nil
+	}
+	a.makeClient()
+	if !a.enforce {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.wait)
+	defer cancel()
+	select {
+	case <-a.ready:
+		return a.client.Load(), nil
+	case <-ctx.Done():
+		return nil, unavailable("app_check_unavailable", "App Check keys cannot be fetched right now; retry shortly.", nil)
+	}
 }
 
 // verifyAppCheck is the SDK's VerifyToken, which panics on some validly signed tokens (a string

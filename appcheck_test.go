@@ -1,8 +1,10 @@
 package proficienthmac
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -212,5 +214,43 @@ func TestRequestWithoutBodyIsNotCancelledByTheBodyDeadline(t *testing.T) {
 	}
 	if got := logs.String(); !strings.Contains(got, "deadline exceeded") || strings.Contains(got, "context canceled") {
 		t.Errorf("log %q: want the request ended by its deadline, not cancelled", got)
+	}
+}
+
+// TestOversizedAppCheckTokenIsNotParsed: a validly signed 1 MB X-Firebase-AppCheck (about the
+// most a server takes) is refused when App Check is enforced, and logged as invalid when not,
+// without being decoded: the SDK's decoding allocated megabytes for it, enforced or not.
+func TestOversizedAppCheckTokenIsNotParsed(t *testing.T) {
+	huge := google.AppCheckToken(google.AppCheckClaims(map[string]any{"pad": strings.Repeat("p", 750<<10)}))
+	for _, enforce := range []bool{true, false} {
+		t.Run(fmt.Sprintf("enforced %v", enforce), func(t *testing.T) {
+			h, logs := newTestHandler(t, appCheckConfig(enforce, false), dependencies{})
+			if !enforce {
+				h.appCheck.makeClient() // as after a first token: the SDK would decode the next
+				<-h.appCheck.ready
+			}
+			req := httptest.NewRequest("POST", "/", strings.NewReader(`{"data":null}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil)))
+			req.Header.Set("X-Firebase-AppCheck", huge)
+			w := httptest.NewRecorder()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			h.ServeHTTP(w, req)
+			runtime.ReadMemStats(&after)
+			if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 256<<10 {
+				t.Errorf("the request allocated %d KiB: want under 256 KiB, the token unread", allocated>>10)
+			}
+			a := decode(t, w)
+			if enforce && (w.Code != http.StatusUnauthorized || a.Result != nil || !strings.Contains(logs.String(), `"reason":"app_check_too_large"`)) {
+				t.Errorf("enforced: got %d %s; want 401 app_check_too_large", w.Code, w.Body.String())
+			}
+			if !enforce {
+				checkHMAC(t, a, protocolCallable, testUID, testUIDHMAC)
+				if line := logLines(t, logs.String())[0]; line["appCheck"] != appCheckInvalid || line["severity"] != "WARNING" {
+					t.Errorf("not enforced: log line %v, want a WARNING with appCheck invalid", line)
+				}
+			}
+		})
 	}
 }
