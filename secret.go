@@ -21,7 +21,7 @@ func newSecret(ctx context.Context, cfg secretConfig, wait time.Duration, logger
 	case secretFromValue:
 		source = envSecretValue(cfg.location)
 	case secretFromFile:
-		source = &fileSecret{path: cfg.location}
+		source = &fileSecret{path: cfg.location, now: time.Now}
 	case secretFromVersion:
 		client, err := secretmanager.NewClient(ctx, opts...)
 		if err != nil {

@@ -5,52 +5,81 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"sync"
+	"time"
 )
 
 // fileSecret is PROFICIENT_HMAC_SECRET_FILE, such as a Cloud Run secret volume mount. A file
-// rewritten in place can be read half-written, so a content is taken only once two reads in a
-// row agree; until then the last settled content stands. At start, with none settled, the file
-// is read twice at once.
+// rewritten in place can be read half-written, and its writer may pause half-way, so a content is
+// taken only once it has stood unchanged for settleTime: as the file's modification time shows
+// (a file written before the instance started is taken at once), or as reads over that long
+// find. Until then the last settled content stands; at start there is none, and requests get 503.
 type fileSecret struct {
 	path string
+	now  func() time.Time
 
-	mu      sync.Mutex
-	last    []byte // what the last read found
-	settled []byte // what two reads in a row found
+	mu        sync.Mutex
+	seen      []byte    // what the last read found
+	seenSince time.Time // since when reads have found it
+	settled   []byte
 }
+
+// settleTime is how long a content must stand unchanged to be taken: longer than a writer that
+// rewrites the file in place pauses.
+const settleTime = 5 * time.Second
 
 func (f *fileSecret) readSecret(context.Context) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b, err := f.read()
-	if err == nil && f.last == nil { // the first read: read again at once to compare
-		f.last = b
-		b, err = f.read()
-	}
+	b, modified, err := f.read()
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(b, f.last) {
-		f.last = b
-		if f.settled == nil {
-			return nil, errors.New("the file changed between two reads (being written?); it is read again shortly")
-		}
-		return f.settled, nil // changing: wait for the next read to agree
+	now := f.now()
+	if !bytes.Equal(b, f.seen) {
+		f.seen, f.seenSince = b, now
 	}
-	f.settled = b
-	return b, nil
+	if now.Sub(modified) >= settleTime || now.Sub(f.seenSince) >= settleTime {
+		f.settled = b
+	}
+	if f.settled == nil {
+		return nil, fmt.Errorf("the file was modified %s ago; it is taken once it has stood unchanged for %s (replace it by a rename to avoid the wait)",
+			now.Sub(modified).Round(time.Millisecond), settleTime)
+	}
+	return f.settled, nil
 }
 
-func (f *fileSecret) read() ([]byte, error) {
-	b, err := os.ReadFile(f.path)
+// read returns the file's content and its modification time, taken after the content was read:
+// a write before or during the read shows in it.
+func (f *fileSecret) read() ([]byte, time.Time, error) {
+	file, err := os.Open(f.path)
 	if err != nil {
-		// Never the path itself: a secret pasted into the variable would be printed.
-		return nil, misconfiguredError{fmt.Errorf("the file cannot be read (%s; the variable holds %s)", fileProblem(err), describeValue(f.path))}
+		return nil, time.Time{}, f.readError(err)
 	}
-	return b, nil
+	defer file.Close()
+	b, err := io.ReadAll(io.LimitReader(file, maxSecretFile+1))
+	if err != nil {
+		return nil, time.Time{}, f.readError(err)
+	}
+	if len(b) > maxSecretFile {
+		return nil, time.Time{}, misconfiguredError{fmt.Errorf("the file is larger than 64 KiB, which no secret is (the variable holds %s)", describeValue(f.path))}
+	}
+	info, err := file.Stat()
+	if err != nil {
+		return nil, time.Time{}, f.readError(err)
+	}
+	return b, info.ModTime(), nil
+}
+
+// maxSecretFile bounds what is read of the file: an hsec_ secret is under a hundred bytes.
+const maxSecretFile = 64 << 10
+
+func (f *fileSecret) readError(err error) error {
+	// Never the path itself: a secret pasted into the variable would be printed.
+	return misconfiguredError{fmt.Errorf("the file cannot be read (%s; the variable holds %s)", fileProblem(err), describeValue(f.path))}
 }
 
 // fileProblem is an os.ReadFile error without the path it carries.

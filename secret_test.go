@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,10 +56,16 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// withClock gives the handler's secret cache a clock the test moves, starting now.
+// withClock gives the handler's secret cache, and its file if it reads one, a clock the test
+// moves, starting now.
 func withClock(h *handler) *fakeClock {
 	clock := &fakeClock{now: time.Now()}
 	h.secret.now = clock.Now
+	if f, ok := h.secret.source.(*fileSecret); ok {
+		f.mu.Lock()
+		f.now = clock.Now
+		f.mu.Unlock()
+	}
 	return clock
 }
 
@@ -237,17 +242,20 @@ func TestSecretFile(t *testing.T) {
 	h, _ := newTestHandler(t, cfg, dependencies{})
 	clock := withClock(h)
 
+	// Written before the start, it is taken at once, trimmed.
 	if got, _ := hmacFor(t, h); got != testUIDHMAC {
 		t.Fatalf("trimmed value: got %q, want %q", got, testUIDHMAC)
 	}
 
-	// Rotation replaces the file, as a secret volume mount does; it is taken once two reads a
-	// second apart agree, so within two seconds.
+	// Rotation replaces the file, as a secret volume mount does; the new content is taken once
+	// it has stood unchanged for settleTime.
 	rotated := "hsec_rotated_value"
-	writeSecretFile(t, path, rotated+"\n")
-	refreshNow(t, h, clock, 2*time.Second)
-	if got, _ := hmacFor(t, h); got != testUIDHMAC {
-		t.Errorf("after one read of the rotated file: got %q, want the settled HMAC %q", got, testUIDHMAC)
+	rotateSecretFile(t, path, rotated+"\n")
+	for _, after := range []time.Duration{time.Second, settleTime - 2*time.Second} {
+		refreshNow(t, h, clock, after)
+		if got, _ := hmacFor(t, h); got != testUIDHMAC {
+			t.Errorf("%s into the rotation: got %q, want the settled HMAC %q", after, got, testUIDHMAC)
+		}
 	}
 	refreshNow(t, h, clock, 2*time.Second)
 	if got, _ := hmacFor(t, h); got != newHMACKey([]byte(rotated)).sign(testUID) {
@@ -262,9 +270,9 @@ func TestSecretFile(t *testing.T) {
 	}
 }
 
-// TestSecretFileTornWrite: a writer that rewrites the file in place is read half-way through;
-// the half-written value, though it starts with hsec_, is never used, and the full one is
-// taken once it is read twice.
+// TestSecretFileTornWrite: a writer rewrites the file in place (truncates it, writes part, pauses
+// 3 s, writes the rest), and every read of the pause finds the half-written value, which starts
+// with hsec_; it is never used, and the whole value is taken once it has stood for settleTime.
 func TestSecretFileTornWrite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hmac-secret")
 	writeSecretFile(t, path, testSecret)
@@ -275,91 +283,117 @@ func TestSecretFileTornWrite(t *testing.T) {
 
 	full := "hsec_rotated_in_place_0123456789"
 	torn := full[:len("hsec_rot")]
-	if err := os.WriteFile(path, []byte(torn), 0o600); err != nil { // O_TRUNC, then a partial write
-		t.Fatal(err)
-	}
-	refreshNow(t, h, clock, 2*time.Second)
-	if got, _ := hmacFor(t, h); got != testUIDHMAC {
-		t.Fatalf("while the file is half-written: got %q, want the settled HMAC %q", got, testUIDHMAC)
-	}
-	if err := os.WriteFile(path, []byte(full), 0o600); err != nil { // the writer finishes
-		t.Fatal(err)
-	}
-	for i, want := range []string{testUIDHMAC, newHMACKey([]byte(full)).sign(testUID)} {
-		refreshNow(t, h, clock, 2*time.Second)
-		if got, _ := hmacFor(t, h); got != want {
-			t.Errorf("read %d after the write ended: got %q, want %q", i+1, got, want)
+	writeInPlace(t, path, torn, clock.Now())
+	for range 3 { // the writer's pause, a read a second
+		refreshNow(t, h, clock, time.Second)
+		if got, _ := hmacFor(t, h); got != testUIDHMAC {
+			t.Fatalf("while the file is half-written: got %q, want the settled HMAC %q", got, testUIDHMAC)
 		}
 	}
-	if got, _ := hmacFor(t, h); got == newHMACKey([]byte(torn)).sign(testUID) {
-		t.Error("the half-written value was used")
-	}
+	appendInPlace(t, path, full[len(torn):], clock.Now()) // the writer finishes
+	checkSettles(t, h, clock, testUIDHMAC, newHMACKey([]byte(full)).sign(testUID), newHMACKey([]byte(torn)).sign(testUID))
 }
 
-// TestSecretFileCaughtMidWriteAtStart: a file being written when the instance starts is read
-// twice at once and, the two reads differing, not used: the function answers 503 until two reads
-// agree. The file is first a FIFO, so that the first read gets the half-written value (which
-// starts with hsec_); the writer then replaces it with the whole value, which every later read
-// gets, and only then ends the first read.
-func TestSecretFileCaughtMidWriteAtStart(t *testing.T) {
+// TestSecretFileTornAtStart: the instance starts while a writer that rewrites the file in place
+// pauses half-way for 2 s. Nothing is served under the half-written value: 503 until the whole
+// value has stood for settleTime, then its HMAC.
+func TestSecretFileTornAtStart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hmac-secret")
-	if err := syscall.Mkfifo(path, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	full := "hsec_rotated_in_place_0123456789"
 	torn := full[:len("hsec_r")]
-	written := make(chan error, 1)
-	go func() {
-		fifo, err := os.OpenFile(path, os.O_WRONLY, 0) // waits for the first read to open it
-		if err != nil {
-			written <- err
-			return
-		}
-		defer fifo.Close() // ends the first read
-		if _, err := fifo.WriteString(torn); err != nil {
-			written <- err
-			return
-		}
-		tmp := path + ".new"
-		if err := os.WriteFile(tmp, []byte(full), 0o600); err != nil {
-			written <- err
-			return
-		}
-		written <- os.Rename(tmp, path)
-	}()
+	writeInPlace(t, path, torn, time.Now())
 	cfg := testConfig()
 	cfg.secret = fileConfig(path)
 	h, logs := newTestHandler(t, cfg, dependencies{})
-	if err := <-written; err != nil {
-		t.Fatal(err)
-	}
-	if got, code := hmacFor(t, h); code != http.StatusServiceUnavailable {
-		t.Fatalf("after two reads that differ: got %d %q, want 503 (the HMAC under the half-written value is %q)",
-			code, got, newHMACKey([]byte(torn)).sign(testUID))
-	}
-	if !strings.Contains(logs.String(), "the file changed between two reads") {
-		t.Errorf("log %q: want a WARNING saying the file changed between two reads", logs.String())
-	}
 	clock := withClock(h)
-	refreshNow(t, h, clock, 2*time.Second)
-	if got, _ := hmacFor(t, h); got != newHMACKey([]byte(full)).sign(testUID) {
-		t.Errorf("once two reads agree: got %q, want the HMAC under the whole value", got)
+	if got, code := hmacFor(t, h); code != http.StatusServiceUnavailable {
+		t.Fatalf("at start: got %d %q, want 503", code, got)
+	}
+	if !strings.Contains(logs.String(), "it is taken once it has stood unchanged for 5s") {
+		t.Errorf("log %q: want a WARNING saying the file is taken once it has stood unchanged", logs.String())
+	}
+	for range 2 { // the writer's pause
+		refreshNow(t, h, clock, time.Second)
+		if got, code := hmacFor(t, h); code != http.StatusServiceUnavailable {
+			t.Fatalf("while the file is half-written: got %d %q, want 503", code, got)
+		}
+	}
+	appendInPlace(t, path, full[len(torn):], clock.Now())
+	checkSettles(t, h, clock, "", newHMACKey([]byte(full)).sign(testUID), newHMACKey([]byte(torn)).sign(testUID))
+}
+
+// checkSettles reads the file each second for settleTime: the HMAC is before ("" for none)
+// until the last read, then after, and never torn.
+func checkSettles(t *testing.T, h *handler, clock *fakeClock, before, after, torn string) {
+	t.Helper()
+	seconds := int(settleTime / time.Second)
+	for i := range seconds {
+		refreshNow(t, h, clock, time.Second)
+		got, _ := hmacFor(t, h)
+		want := before
+		if i == seconds-1 {
+			want = after
+		}
+		if got == torn || got != want {
+			t.Fatalf("%d s after the write ended: got %q, want %q (the half-written value's is %q)", i+1, got, want, torn)
+		}
 	}
 }
 
-// writeSecretFile replaces path atomically, as a rotation does.
 // fileConfig is PROFICIENT_HMAC_SECRET_FILE=path, as loadConfig reads it.
 func fileConfig(path string) secretConfig {
 	return secretConfig{kind: secretFromFile, location: path, refresh: time.Second}
 }
 
+// writeSecretFile writes path as it stands when an instance starts: replaced atomically, last
+// modified an hour before.
 func writeSecretFile(t *testing.T, path, content string) {
+	t.Helper()
+	rotateSecretFile(t, path, content)
+	hourAgo := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(path, hourAgo, hourAgo); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rotateSecretFile replaces path atomically now, as a rotation does.
+func rotateSecretFile(t *testing.T, path, content string) {
 	t.Helper()
 	tmp := path + ".new"
 	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeInPlace truncates path and writes part of a value, as an in-place writer does before a
+// pause; its modification time is set to at (the test's clock).
+func writeInPlace(t *testing.T, path, part string, at time.Time) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(part), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, at, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// appendInPlace writes the rest, as that writer does after its pause.
+func appendInPlace(t *testing.T, path, rest string, at time.Time) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(rest); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, at, at); err != nil {
 		t.Fatal(err)
 	}
 }
