@@ -14,7 +14,7 @@ import { initializeApp, deleteApp } from "firebase/app";
 import { getAuth, connectAuthEmulator, signInAnonymously } from "firebase/auth";
 import { getFunctions, httpsCallableFromURL } from "firebase/functions";
 import { startFunction } from "./function.mjs";
-import { emulatorHost, project, signUpAnonymously } from "./emulator.mjs";
+import { emulatorHost, project, signUpAnonymously, userWithToken } from "./emulator.mjs";
 
 const referenceURL = `http://127.0.0.1:5001/${project}/us-central1/proficientHmac`;
 const origin = "https://app.example.com";
@@ -39,6 +39,12 @@ before(async () => {
     const { idToken, localId } = await signUpAnonymously();
     tokens[name] = { idToken, uid: localId };
   }
+  // Real users' data, in real tokens from the Auth emulator: a display name cut inside an emoji
+  // (JSON.stringify keeps the lone surrogate, escaped), and custom claims as apps set them.
+  tokens.cutName = await userWithToken({ displayName: "Ann \ud83d" });
+  tokens.cutClaim = await userWithToken({ claims: { nickname: "\ud83d", role: "editor" } });
+  tokens.numericUid = await userWithToken({ claims: { uid: 12345 } });
+  tokens.stringUid = await userWithToken({ claims: { uid: "legacy-12345" } });
   await waitForReference();
 });
 after(async () => {
@@ -158,6 +164,14 @@ function cases() {
     call("token without a subject", '{"data":null}', { auth: () => `Bearer ${craftedToken({ sub: "" })}` }),
     // A session cookie (createSessionCookie's issuer) sent as the ID token: onCall refuses it too.
     call("session cookie", '{"data":null}', { auth: () => `Bearer ${craftedToken({ iss: `https://session.firebase.google.com/${project}` })}` }),
+    // Real users' tokens (see before()): a display name or custom claim cut inside an emoji is
+    // the user's, served; a custom claim uid holding a number is one the Go Admin SDK cannot
+    // decode into its own uid claim (named in the 401).
+    call("a display name cut inside an emoji", '{"data":null}', { auth: () => `Bearer ${tokens.cutName.idToken}` }),
+    call("a custom claim cut inside an emoji", '{"data":null}', { auth: () => `Bearer ${tokens.cutClaim.idToken}` }),
+    call("a custom claim uid holding a string", '{"data":null}', { auth: () => `Bearer ${tokens.stringUid.idToken}` }),
+    call("a custom claim uid holding a number", '{"data":null}', { auth: () => `Bearer ${tokens.numericUid.idToken}`, differs: "claims" }),
+    call("two custom claims equal but for case", '{"data":null}', { auth: () => `Bearer ${craftedToken({ role: "admin", Role: "viewer" })}`, differs: "claims" }),
     // Methods.
     { name: "GET, no body", method: "GET", auth: a, differs: "get" },
     { name: "GET with a callable body", method: "GET", contentType: json, body: '{"data":null}', auth: a },

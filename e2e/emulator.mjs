@@ -25,6 +25,21 @@ export const signUpAnonymously = () => post("/accounts:signUp?key=any", { return
 export const createUser = ({ uid, email, password }) =>
   post(`/projects/${project}/accounts`, { localId: uid, email, password }, true);
 
+// signInWithPassword returns { idToken, localId } for an email and password user.
+export const signInWithPassword = (email, password) =>
+  post("/accounts:signInWithPassword?key=any", { email, password, returnSecureToken: true });
+
+// userWithToken makes a password user with a display name and custom claims (an object, as
+// setCustomUserClaims takes them) and returns { idToken, uid } of a fresh sign-in: the token
+// carries both, as Firebase Auth issues it.
+export async function userWithToken({ displayName, claims }) {
+  const email = `user-${crypto.randomUUID()}@example.com`, password = "a-password-1";
+  const { localId } = await post(`/projects/${project}/accounts`, { email, password, displayName }, true);
+  if (claims) await post(`/projects/${project}/accounts:update`, { localId, customAttributes: JSON.stringify(claims) }, true);
+  const { idToken } = await signInWithPassword(email, password);
+  return { idToken, uid: localId };
+}
+
 export const disableUser = (uid) => post(`/projects/${project}/accounts:update`, { localId: uid, disableUser: true }, true);
 
 // createSessionCookie returns a Firebase session cookie for an ID token, as firebase-admin's
