@@ -66,6 +66,7 @@ var substitution = regexp.MustCompile(`\$\((gcloud .*)\)`) // to the last ")", p
 // must fail for lack of credentials and for nothing else (no unknown flag, no bad value, no
 // missing argument).
 func TestREADMEDeployCommandsParse(t *testing.T) {
+	needGcloud(t)
 	commands := readmeCommands(t)
 	for _, want := range []string{"gcloud functions deploy proficient-hmac", "gcloud run deploy proficient-hmac",
 		"gcloud secrets create", "gcloud secrets versions add", "gcloud secrets add-iam-policy-binding", "gcloud logging read",
