@@ -12,13 +12,82 @@ import (
 )
 
 // Emulator mode (FIREBASE_AUTH_EMULATOR_HOST set) trusts unsigned tokens, so it serves only the
-// developer's own machine: loopback Host values, loopback origins unless CORS_ALLOWED_ORIGINS
-// says otherwise, and never where Google's metadata server answers.
+// developer's own machine: requests from and to loopback addresses, loopback origins unless
+// CORS_ALLOWED_ORIGINS says otherwise, and never where Google's metadata server answers.
 
-// errHostNotLoopback refuses a request whose Host is not loopback in emulator mode: a web page
-// that rebinds its own name to 127.0.0.1 would otherwise reach the function as same-origin.
-var errHostNotLoopback = permissionDenied("emulator_host_refused",
-	"Against the Auth emulator this function answers only requests to localhost or a loopback address.", nil)
+// refuseUnlessLocal refuses, in emulator mode, a request that did not come from this machine to
+// this machine: the client's address, every address a proxy says it forwarded for, the Host and
+// any X-Forwarded-Host must all be loopback. The Functions Framework's server listens on every
+// interface (a peer on the network shows in the client address); a dev server's proxy sends the
+// function's own Host but the browser's in X-Forwarded-Host (a page that rebinds its name to
+// 127.0.0.1, or a peer reaching a dev server that listens on every interface, shows there).
+func refuseUnlessLocal(r *http.Request) *apiError {
+	notLocal := func(what string) *apiError {
+		return permissionDenied("emulator_host_refused", fmt.Sprintf(
+			"Against the Auth emulator this function answers only requests from this machine to this machine, and %s is not a loopback address.", what), nil)
+	}
+	if !isLoopbackAddr(r.RemoteAddr) {
+		return notLocal(fmt.Sprintf("the client address %.64q", r.RemoteAddr))
+	}
+	for _, name := range []string{"X-Forwarded-For", "X-Real-Ip"} {
+		for _, addr := range listValues(r.Header, name) {
+			if !isLoopbackAddr(addr) {
+				return notLocal(fmt.Sprintf("%s %.64q", name, addr))
+			}
+		}
+	}
+	for _, addr := range forwardedFor(r.Header) {
+		if !isLoopbackAddr(addr) {
+			return notLocal(fmt.Sprintf("Forwarded for=%.64q", addr))
+		}
+	}
+	if !isLoopbackHost(r.Host) {
+		return notLocal(fmt.Sprintf("the Host %.64q", r.Host))
+	}
+	for _, host := range listValues(r.Header, "X-Forwarded-Host") {
+		if !isLoopbackHost(host) {
+			return notLocal(fmt.Sprintf("X-Forwarded-Host %.64q", host))
+		}
+	}
+	return nil
+}
+
+// listValues are the comma-separated items of every header line named name.
+func listValues(h http.Header, name string) []string {
+	var items []string
+	for _, line := range h.Values(name) {
+		for item := range strings.SplitSeq(line, ",") {
+			items = append(items, strings.TrimSpace(item))
+		}
+	}
+	return items
+}
+
+// forwardedFor are the for= values of RFC 7239 Forwarded headers, unquoted. Read to refuse, not
+// to trust: a value it cannot read as an address (an obfuscated node, "unknown") is refused too.
+func forwardedFor(h http.Header) []string {
+	var addrs []string
+	for _, element := range listValues(h, "Forwarded") {
+		for pair := range strings.SplitSeq(element, ";") {
+			name, value, _ := strings.Cut(strings.TrimSpace(pair), "=")
+			if strings.EqualFold(name, "for") {
+				addrs = append(addrs, strings.Trim(value, `"`))
+			}
+		}
+	}
+	return addrs
+}
+
+// isLoopbackAddr reports whether an address (IP, with or without a port; IPv6 in brackets when
+// it has one) is a loopback address.
+func isLoopbackAddr(addr string) bool {
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	return ip != nil && ip.IsLoopback()
+}
 
 // isLoopbackName reports whether a host name (no port) is localhost or a loopback IP address.
 func isLoopbackName(host string) bool {

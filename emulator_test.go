@@ -1,7 +1,9 @@
 package proficienthmac
 
 import (
+	"cmp"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -46,9 +48,11 @@ func emulatorConfig(t *testing.T, env map[string]string) config {
 	return cfg
 }
 
-// TestEmulatorModeServesLoopbackOnly: against the emulator, a request whose Host is not this
-// machine (DNS rebinding from a web page) is refused, and only loopback pages get CORS headers
-// unless CORS_ALLOWED_ORIGINS is set.
+// TestEmulatorModeServesLoopbackOnly: against the emulator, a request from another machine, or
+// whose Host is not this machine (DNS rebinding from a web page), or that a proxy says it
+// forwarded for either, is refused; only loopback pages get CORS headers unless
+// CORS_ALLOWED_ORIGINS is set. (TestEmulatorModeRefusesANetworkPeer and, in e2e, the Next.js
+// test send from a real non-loopback address.)
 func TestEmulatorModeServesLoopbackOnly(t *testing.T) {
 	noMetadataServer(t)
 	h, logs := newTestHandler(t, emulatorConfig(t, nil), dependencies{})
@@ -63,38 +67,61 @@ func TestEmulatorModeServesLoopbackOnly(t *testing.T) {
 		origin   string
 		wantCode int
 		wantCORS bool
+		from     string   // the client address; "" for 127.0.0.1:50000
+		headers  []string // name, value pairs
 	}{
-		{"127.0.0.1 with a port", h, "POST", "127.0.0.1:8080", "", 200, false},
-		{"127.0.0.1", h, "POST", "127.0.0.1", "", 200, false},
-		{"another address in 127/8", h, "POST", "127.1.2.3:8080", "", 200, false},
-		{"localhost", h, "POST", "localhost:8080", "", 200, false},
-		{"LOCALHOST", h, "POST", "LOCALHOST:8080", "", 200, false},
-		{"a name under .localhost", h, "POST", "app.localhost:8080", "", 200, false},
-		{"[::1]", h, "POST", "[::1]:8080", "", 200, false},
-		{"[::1] without a port", h, "POST", "[::1]", "", 200, false},
-		{"a rebound public name", h, "POST", "attacker.example:8080", "", 403, false},
-		{"a public name without a port", h, "POST", "attacker.example", "", 403, false},
-		{"a name that starts like localhost", h, "POST", "localhost.attacker.example:8080", "", 403, false},
-		{"a name that starts like 127.0.0.1", h, "POST", "127.0.0.1.attacker.example", "", 403, false},
-		{"a LAN address", h, "POST", "192.168.1.20:8080", "", 403, false},
-		{"0.0.0.0", h, "POST", "0.0.0.0:8080", "", 403, false},
-		{"no Host", h, "POST", "", "", 403, false},
-		{"a preflight to a rebound name", h, "OPTIONS", "attacker.example:8080", "http://attacker.example:8080", 403, false},
-		{"a loopback page", h, "POST", "127.0.0.1:8080", "http://localhost:5173", 200, true},
-		{"a loopback page by address", h, "POST", "127.0.0.1:8080", "http://127.0.0.1:5002", 200, true},
-		{"a loopback preflight", h, "OPTIONS", "127.0.0.1:8080", "http://[::1]:5002", 204, true},
-		{"a public page", h, "POST", "127.0.0.1:8080", testOrigin, 200, false},
-		{"a public preflight", h, "OPTIONS", "127.0.0.1:8080", testOrigin, 204, false},
-		{"an opaque origin", h, "POST", "127.0.0.1:8080", "null", 200, false},
-		{"a public page, CORS_ALLOWED_ORIGINS=*", anyOrigin, "POST", "127.0.0.1:8080", testOrigin, 200, true},
-		{"a rebound name, CORS_ALLOWED_ORIGINS=*", anyOrigin, "POST", "attacker.example:8080", testOrigin, 403, true},
-		{"any Host without the emulator", production, "POST", "attacker.example:8080", "", 200, false},
+		{"127.0.0.1 with a port", h, "POST", "127.0.0.1:8080", "", 200, false, "", nil},
+		{"127.0.0.1", h, "POST", "127.0.0.1", "", 200, false, "", nil},
+		{"another address in 127/8", h, "POST", "127.1.2.3:8080", "", 200, false, "", nil},
+		{"localhost", h, "POST", "localhost:8080", "", 200, false, "", nil},
+		{"LOCALHOST", h, "POST", "LOCALHOST:8080", "", 200, false, "", nil},
+		{"a name under .localhost", h, "POST", "app.localhost:8080", "", 200, false, "", nil},
+		{"[::1]", h, "POST", "[::1]:8080", "", 200, false, "", nil},
+		{"[::1] without a port", h, "POST", "[::1]", "", 200, false, "", nil},
+		{"a rebound public name", h, "POST", "attacker.example:8080", "", 403, false, "", nil},
+		{"a public name without a port", h, "POST", "attacker.example", "", 403, false, "", nil},
+		{"a name that starts like localhost", h, "POST", "localhost.attacker.example:8080", "", 403, false, "", nil},
+		{"a name that starts like 127.0.0.1", h, "POST", "127.0.0.1.attacker.example", "", 403, false, "", nil},
+		{"a LAN address", h, "POST", "192.168.1.20:8080", "", 403, false, "", nil},
+		{"0.0.0.0", h, "POST", "0.0.0.0:8080", "", 403, false, "", nil},
+		{"no Host", h, "POST", "", "", 403, false, "", nil},
+		{"a preflight to a rebound name", h, "OPTIONS", "attacker.example:8080", "http://attacker.example:8080", 403, false, "", nil},
+		{"a loopback page", h, "POST", "127.0.0.1:8080", "http://localhost:5173", 200, true, "", nil},
+		{"a loopback page by address", h, "POST", "127.0.0.1:8080", "http://127.0.0.1:5002", 200, true, "", nil},
+		{"a loopback preflight", h, "OPTIONS", "127.0.0.1:8080", "http://[::1]:5002", 204, true, "", nil},
+		{"a public page", h, "POST", "127.0.0.1:8080", testOrigin, 200, false, "", nil},
+		{"a public preflight", h, "OPTIONS", "127.0.0.1:8080", testOrigin, 204, false, "", nil},
+		{"an opaque origin", h, "POST", "127.0.0.1:8080", "null", 200, false, "", nil},
+		{"a public page, CORS_ALLOWED_ORIGINS=*", anyOrigin, "POST", "127.0.0.1:8080", testOrigin, 200, true, "", nil},
+		{"a rebound name, CORS_ALLOWED_ORIGINS=*", anyOrigin, "POST", "attacker.example:8080", testOrigin, 403, true, "", nil},
+		{"any Host without the emulator", production, "POST", "attacker.example:8080", "", 200, false, "", nil},
+		// Who sent it: the client address, and what proxies say.
+		{"from [::1]", h, "POST", "localhost:8080", "", 200, false, "[::1]:50000", nil},
+		{"from a LAN peer", h, "POST", "localhost:8080", "", 403, false, "192.168.1.20:50000", nil},
+		{"from a LAN peer, a preflight", h, "OPTIONS", "localhost:8080", "http://localhost:5173", 403, true, "192.168.1.20:50000", nil},
+		{"from a LAN peer, CORS_ALLOWED_ORIGINS=*", anyOrigin, "POST", "localhost:8080", "", 403, false, "192.168.1.20:50000", nil},
+		{"from an IPv4-mapped address", h, "POST", "localhost:8080", "", 403, false, "[::ffff:192.168.1.20]:50000", nil},
+		{"from anywhere without the emulator", production, "POST", "localhost:8080", "", 200, false, "192.168.1.20:50000", nil},
+		{"a proxy forwarding for loopback", h, "POST", "127.0.0.1:8080", "", 200, false, "", []string{"X-Forwarded-For", "127.0.0.1", "X-Forwarded-Host", "localhost:3000", "Forwarded", `for="[::1]:3000";host=localhost:3000`}},
+		{"a proxy forwarding for a peer", h, "POST", "127.0.0.1:8080", "", 403, false, "", []string{"X-Forwarded-For", "127.0.0.1, 192.168.1.20"}},
+		{"a proxy forwarding for a peer, with a port", h, "POST", "127.0.0.1:8080", "", 403, false, "", []string{"X-Forwarded-For", "192.168.1.20:5000"}},
+		{"X-Real-IP of a peer", h, "POST", "127.0.0.1:8080", "", 403, false, "", []string{"X-Real-IP", "192.168.1.20"}},
+		{"Forwarded for a peer", h, "POST", "127.0.0.1:8080", "", 403, false, "", []string{"Forwarded", "for=127.0.0.1, for=192.168.1.20;proto=http"}},
+		{"Forwarded for an unknown node", h, "POST", "127.0.0.1:8080", "", 403, false, "", []string{"Forwarded", "for=unknown"}},
+		{"Forwarded For in capitals", h, "POST", "127.0.0.1:8080", "", 403, false, "", []string{"Forwarded", `For="[2001:db8::1]:4711"`}},
+		// Next.js's dev rewrite: Host is the function's own address, X-Forwarded-Host the browser's.
+		{"a dev proxy for a rebound name", h, "POST", "127.0.0.1:8080", "", 403, false, "", []string{"X-Forwarded-Host", "attacker.example:3000"}},
+		{"a dev proxy for a LAN address", h, "POST", "127.0.0.1:8080", "", 403, false, "", []string{"X-Forwarded-Host", "192.168.1.20:3000"}},
+		{"a dev proxy, a second X-Forwarded-Host line", h, "POST", "127.0.0.1:8080", "", 403, false, "", []string{"X-Forwarded-Host", "localhost:3000", "X-Forwarded-Host", "attacker.example"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := httptest.NewRequest(tt.method, "/api/proficient-hmac", nil)
-			r.Host = tt.host
+			r.Host, r.RemoteAddr = tt.host, cmp.Or(tt.from, "127.0.0.1:50000")
 			r.Header.Set("Authorization", bearer)
+			for i := 0; i+1 < len(tt.headers); i += 2 {
+				r.Header.Add(tt.headers[i], tt.headers[i+1])
+			}
 			if tt.origin != "" {
 				r.Header.Set("Origin", tt.origin)
 			}
@@ -107,8 +134,9 @@ func TestEmulatorModeServesLoopbackOnly(t *testing.T) {
 				t.Errorf("Access-Control-Allow-Origin: got %q, want CORS %v for %q", got, tt.wantCORS, tt.origin)
 			}
 			if tt.wantCode == 403 {
-				if a := decode(t, w); a.Error.Status != "PERMISSION_DENIED" || !strings.Contains(a.Error.Message, "loopback") {
-					t.Errorf("got %+v, want PERMISSION_DENIED saying only loopback is served", a.Error)
+				body := w.Body.String()
+				if a := decode(t, w); a.Error == nil || a.Error.Status != "PERMISSION_DENIED" || !strings.Contains(a.Error.Message, "is not a loopback address") {
+					t.Errorf("got %s, want PERMISSION_DENIED naming what is not loopback, and no HMAC", body)
 				}
 			}
 		})
@@ -179,4 +207,62 @@ func TestIsLoopbackOrigin(t *testing.T) {
 			t.Errorf("isLoopbackOrigin(%q): got %v, want %v", tt.origin, got, tt.want)
 		}
 	}
+}
+
+// TestEmulatorModeRefusesANetworkPeer: served as funcframework.Start serves it (a ServeMux at
+// "/", on every interface), emulator mode refuses a client that connects from this machine's
+// network address, whatever Host it sends, and answers one that connects over loopback.
+func TestEmulatorModeRefusesANetworkPeer(t *testing.T) {
+	noMetadataServer(t)
+	h, _ := newTestHandler(t, emulatorConfig(t, nil), dependencies{})
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	server := httptest.NewUnstartedServer(mux)
+	listener, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server.Listener = listener
+	server.Start()
+	defer server.Close()
+	_, port, _ := net.SplitHostPort(listener.Addr().String())
+	peer := networkAddress(t)
+	client := &http.Client{Transport: &http.Transport{}} // not the stand-in's, which dials only loopback
+	for _, tt := range []struct {
+		name, to string
+		wantCode int
+	}{
+		{"over loopback", net.JoinHostPort("127.0.0.1", port), http.StatusUnauthorized}, // past the check: no token
+		{"from the network", net.JoinHostPort(peer, port), http.StatusForbidden},
+	} {
+		req, _ := http.NewRequest("POST", "http://"+tt.to+"/api/proficient-hmac", nil)
+		req.Host = "localhost:8080" // what a peer that knows the check would send
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.wantCode || tt.wantCode == http.StatusForbidden && !strings.Contains(string(body), "the client address") {
+			t.Errorf("%s: got %d %s, want %d", tt.name, resp.StatusCode, body, tt.wantCode)
+		}
+	}
+}
+
+// networkAddress is an address of this machine that is not loopback: a peer on the network
+// connects from one. In a network namespace of your own, add one first (ip addr add
+// 10.99.0.1/32 dev lo).
+func networkAddress(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if ip, ok := a.(*net.IPNet); ok && ip.IP.To4() != nil && !ip.IP.IsLoopback() && !ip.IP.IsLinkLocalUnicast() {
+			return ip.IP.String()
+		}
+	}
+	t.Fatal("this machine has no non-loopback IPv4 address to connect from; add one (ip addr add 10.99.0.1/32 dev lo)")
+	return ""
 }

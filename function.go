@@ -13,7 +13,7 @@ import (
 // handler serves ProficientHMAC. It is built once per instance, in start.go.
 type handler struct {
 	cors           corsPolicy
-	loopbackOnly   bool // emulator mode: only requests to a loopback Host
+	loopbackOnly   bool // emulator mode: only requests from this machine to this machine
 	auth           *authenticator
 	appCheck       *appCheck
 	secret         *cachedSecret
@@ -56,7 +56,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.log.request(r, start, &o)
 }
 
-// serve reads top to bottom: (emulator mode) loopback Host → parse → authenticate → App Check →
+// serve reads top to bottom: (emulator mode) a request from this machine → parse → authenticate → App Check →
 // authorise → secret → HMAC. App Check comes before the policy, as in onCall, where the
 // function's own checks run only once both tokens have passed. It returns the protocol to
 // answer in and the result or the refusal, and records in o what it learnt of the caller.
@@ -65,8 +65,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // deepest call chain a request makes, runs on top of this frame, and a larger frame would push
 // it past a goroutine's first 8 KiB of stack, doubling every connection's stack.
 func (h *handler) serve(ctx context.Context, r *http.Request, o *outcome) (protocol, hmacResult, *apiError) {
-	if h.loopbackOnly && !isLoopbackHost(r.Host) {
-		return protocolREST, hmacResult{}, errHostNotLoopback
+	if h.loopbackOnly {
+		if apiErr := refuseUnlessLocal(r); apiErr != nil {
+			return protocolREST, hmacResult{}, apiErr
+		}
 	}
 	if r.Method == http.MethodOptions {
 		return protocolREST, hmacResult{}, nil // a preflight: the CORS headers are the answer
