@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,21 +19,27 @@ import (
 	"github.com/proficient-hmac/proficient-hmac/internal/standin"
 )
 
-// runner is the local runner, built once for these tests; googleEnv points it at a stand-in for
-// Google's endpoints, so a start that fetches keys logs nothing but what a test looks for.
-var runner string
-var googleEnv []string
+// runner is the local runner and deployed the buildpack-style build, each built once for these
+// tests; googleEnv points them at a stand-in for Google's endpoints, so a start that fetches keys
+// logs nothing but what a test looks for, and tokens it signs verify.
+var (
+	runner, deployed string
+	google           *standin.Google
+	googleEnv        []string
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "proficient-hmac-cmd")
 	if err != nil {
 		panic(err)
 	}
-	runner = filepath.Join(dir, "proficient-hmac")
-	if out, err := exec.Command("go", "build", "-o", runner, ".").CombinedOutput(); err != nil {
-		panic("go build: " + err.Error() + "\n" + string(out))
+	runner, deployed = filepath.Join(dir, "proficient-hmac"), filepath.Join(dir, "function")
+	for bin, pkg := range map[string]string{runner: ".", deployed: "../bench/function"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			panic("go build " + pkg + ": " + err.Error() + "\n" + string(out))
+		}
 	}
-	google, err := standin.Start("demo-x")
+	google, err = standin.Start("demo-x")
 	if err != nil {
 		panic(err)
 	}
@@ -180,13 +187,8 @@ func closedAddr(t *testing.T) string {
 // it is serving.
 func startRunner(t *testing.T, env ...string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	_, port, _ := net.SplitHostPort(addr)
+	port := freePort(t)
+	addr := net.JoinHostPort("127.0.0.1", port)
 	cmd := exec.Command(runner)
 	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "PORT=" + port}, googleEnv...), env...)
 	stderr, err := cmd.StderrPipe()
@@ -211,24 +213,172 @@ func startRunner(t *testing.T, env ...string) string {
 	return ""
 }
 
-// TestRunnerAnswersEveryRequestItself: locally, requests a ServeMux would answer on its own (an
-// unclean path's redirect, CONNECT's plain 404) reach the function and carry its headers.
-func TestRunnerAnswersEveryRequestItself(t *testing.T) {
-	addr := startRunner(t, "GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x")
-	for _, request := range []string{
-		"POST //api/proficient-hmac HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-		"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\nConnection: close\r\n\r\n",
-	} {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
+// TestRunnerAnswersAsTheDeployedBuild sends the same requests to the runner and to the
+// buildpack-style build (bench/function: funcframework.Start, FUNCTION_TARGET set, as Cloud Run
+// runs it): clean and unclean paths, every method, preflights, a stream, answers that the mux
+// gives itself; status, headers (but Date) and body must be the same.
+func TestRunnerAnswersAsTheDeployedBuild(t *testing.T) {
+	env := []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x"}
+	runnerAddr := startRunner(t, env...)
+	deployedAddr := startDeployed(t, env...)
+	token := google.IDToken(google.Claims("user-1", nil))
+	callable := "Content-Type: application/json\r\nAuthorization: Bearer " + token + "\r\nContent-Length: 13\r\n\r\n{\"data\":null}"
+	requests := []string{
+		"POST /api/proficient-hmac HTTP/1.1\r\nHost: x\r\n" + callable,
+		"POST / HTTP/1.1\r\nHost: x\r\n" + callable,
+		"POST /api//proficient-hmac HTTP/1.1\r\nHost: x\r\n" + callable,
+		"POST /api/./proficient-hmac HTTP/1.1\r\nHost: x\r\n" + callable,
+		"POST /api/../proficient-hmac HTTP/1.1\r\nHost: x\r\n" + callable,
+		"POST // HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n" + callable,
+		"POST /api/proficient-hmac HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n" + callable,
+		"POST /api/proficient-hmac?x=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+		"OPTIONS /api/proficient-hmac HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: authorization,content-type\r\n\r\n",
+		"OPTIONS // HTTP/1.1\r\nHost: x\r\nOrigin: https://a.example\r\nAccess-Control-Request-Method: POST\r\n\r\n",
+		"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /api/proficient-hmac HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token + "\r\n\r\n",
+		"HEAD /api/proficient-hmac HTTP/1.1\r\nHost: x\r\n\r\n",
+		"PUT /api/proficient-hmac HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+		"DELETE /api/proficient-hmac HTTP/1.1\r\nHost: x\r\n\r\n",
+		"PATCH /api/proficient-hmac HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+		"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n",
+		"BREW /api/proficient-hmac HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /api/proficient-hmac HTTP/1.0\r\n" + callable,
+	}
+	for _, request := range requests {
+		name := strings.SplitN(request, "\r\n", 2)[0]
+		runner, deployed := exchange(t, runnerAddr, request), exchange(t, deployedAddr, request)
+		if runner != deployed {
+			t.Errorf("%s:\nrunner:   %q\ndeployed: %q", name, runner, deployed)
 		}
-		conn.SetDeadline(time.Now().Add(30 * time.Second))
-		io.WriteString(conn, request)
-		got, _ := io.ReadAll(conn)
-		conn.Close()
-		if !strings.Contains(string(got), "Cache-Control: no-store") || !strings.Contains(string(got), `{"error":{"status":`) {
-			t.Errorf("%q: got %q, want the function's own answer", strings.SplitN(request, "\r\n", 2)[0], got)
+		if strings.HasPrefix(request, "POST /api/proficient-hmac HTTP/1.1") && !strings.Contains(runner, `"hmac":`) {
+			t.Errorf("%s: %q, want an HMAC (a bad test otherwise)", name, runner)
 		}
 	}
+}
+
+// exchange sends one raw request on its own connection and returns the answer with its Date
+// header removed.
+func exchange(t *testing.T, addr, request string) string {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: strings.Fields(request)[0]})
+	if err != nil {
+		t.Fatalf("%q: %v", request, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	resp.Header.Del("Date")
+	var header bytes.Buffer
+	resp.Header.Write(&header)
+	return resp.Status + "\n" + header.String() + "\n" + string(body)
+}
+
+// startDeployed starts the buildpack-style build as Cloud Run does (FUNCTION_TARGET set), on a
+// free port, and returns its address once it answers.
+func startDeployed(t *testing.T, env ...string) string {
+	t.Helper()
+	port := freePort(t)
+	cmd := exec.Command(deployed)
+	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "PORT=" + port, "FUNCTION_TARGET=ProficientHMAC"}, googleEnv...), env...)
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	addr := net.JoinHostPort("127.0.0.1", port)
+	for range 600 { // it prints nothing when it serves: wait until it accepts, at most 30 s
+		if conn, err := net.Dial("tcp", addr); err == nil {
+			conn.Close()
+			return addr
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the buildpack-style build never listened")
+	return ""
+}
+
+// TestEmulatorModeOnTheNetwork: against the Auth emulator, a peer on the network gets nothing
+// from either build. The buildpack-style build listens on every interface, as funcframework.Start
+// does, and refuses the peer (403, naming its address); the runner listens on loopback only.
+func TestEmulatorModeOnTheNetwork(t *testing.T) {
+	emulator := fakeEmulator(t)
+	env := []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "FIREBASE_AUTH_EMULATOR_HOST=" + emulator,
+		"GCE_METADATA_HOST=" + closedAddr(t)}
+	peer := networkAddress(t)
+	runnerAddr, deployedAddr := startRunner(t, env...), startDeployed(t, env...)
+	request := "POST /api/proficient-hmac HTTP/1.1\r\nHost: localhost:8080\r\nContent-Length: 0\r\n\r\n"
+	for name, addr := range map[string]string{"runner": runnerAddr, "deployed": deployedAddr} {
+		if got := exchange(t, addr, request); !strings.HasPrefix(got, "401 ") { // past the check: no token
+			t.Errorf("%s over loopback: got %q, want 401", name, got)
+		}
+	}
+	_, port, _ := net.SplitHostPort(deployedAddr)
+	if got := exchange(t, net.JoinHostPort(peer, port), request); !strings.HasPrefix(got, "403 ") || !strings.Contains(got, "the client address") {
+		t.Errorf("deployed, from %s: got %q, want 403 naming the client address", peer, got)
+	}
+	_, port, _ = net.SplitHostPort(runnerAddr)
+	if conn, err := net.Dial("tcp", net.JoinHostPort(peer, port)); err == nil {
+		conn.Close()
+		t.Errorf("runner: a peer connected to %s:%s; want it listening on loopback only", peer, port)
+	}
+}
+
+// fakeEmulator is an address that accepts connections, as the emulator's does: the function
+// checks at start that something answers there.
+func fakeEmulator(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// networkAddress is an address of this machine that is not loopback, as a peer on the network
+// connects from. In a network namespace of your own, add one first (ip addr add 10.99.0.1/32 dev lo).
+func networkAddress(t *testing.T) string {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if ip, ok := a.(*net.IPNet); ok && ip.IP.To4() != nil && !ip.IP.IsLoopback() && !ip.IP.IsLinkLocalUnicast() {
+			return ip.IP.String()
+		}
+	}
+	t.Fatal("this machine has no non-loopback IPv4 address to connect from; add one (ip addr add 10.99.0.1/32 dev lo)")
+	return ""
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
 }
