@@ -34,8 +34,10 @@ e2e: e2e/node_modules/.package-lock.json e2e/reference/node_modules/.package-loc
 dev: e2e/node_modules/.package-lock.json function
 	$(FIREBASE) emulators:exec --only auth --project $(PROJECT) "node e2e/dev.mjs"
 
+# The local runner (make dev), and the function as Cloud Run runs it (the e2e suites).
 function:
 	$(GO) build -o bin/proficient-hmac ./cmd
+	$(GO) build -o bin/function ./bench/function
 
 # --omit=optional: firebase-tools' optional native re2 would be compiled with node-gyp (minutes
 # of both cores; its prebuilt binary cannot be fetched here); the CLI falls back to RegExp.

@@ -189,6 +189,13 @@ function cases() {
     call("stream, text/plain", '{"data":null}', { accept: "text/event-stream", contentType: "text/plain" }),
     call("stream Accept among others is not a stream", '{"data":null}', { accept: "text/event-stream, application/json" }),
     call("stream Accept in capitals is not a stream", '{"data":null}', { accept: "Text/Event-Stream" }),
+    // Unclean paths (a base URL ending in "/" joined with "/x"): the Functions Framework's
+    // ServeMux answers them itself on Cloud Run, with a 307 to the clean path.
+    call("a path with //", '{"data":null}', { path: "/api//proficient-hmac", differs: "path" }),
+    call("a path with /./", '{"data":null}', { path: "/api/./proficient-hmac", differs: "path" }),
+    call("stream at //", '{"data":null}', { path: "//", accept: "text/event-stream", differs: "path" }),
+    { name: "preflight at //", method: "OPTIONS", origin, path: "//", preflight: { method: "POST", headers: "authorization,content-type" }, differs: "path" },
+    call("a clean path of its own", '{"data":null}', { path: "/api/proficient-hmac" }),
     // CORS.
     call("no Origin", '{"data":null}', { origin: undefined }),
     call("refusal carries CORS", '{"data":null}', { auth: undefined, origin: "http://localhost:5173" }),
@@ -243,7 +250,10 @@ function cases() {
     call("Flutter on Android, a large Dart int", `{"data":{"count":${int64("4294967296")}}}`, { contentType: "application/json; charset=utf-8", headers: android }),
     // What else apps, proxies and old clients put on a request.
     call("web SDK headers besides the token", '{"data":null}', { headers: { "X-Firebase-GMPID": "1:123:web:abc", "X-Client-Version": "Chrome/JsCore/12.19.0/FirebaseCore-web", "X-Firebase-AppCheck": "not-a-real-app-check-token" } }),
-    call("behind proxies", '{"data":null}', { headers: { "X-Forwarded-For": "203.0.113.7, 10.0.0.1", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example.com", Via: "1.1 google, 1.1 varnish", Forwarded: "for=203.0.113.7;proto=https" } }),
+    // As Google's front end and a CDN forward a call; against the emulator, refused (emulator mode
+    // answers only this machine: TestEmulatorModeServesLoopbackOnly shows them read only there).
+    call("behind proxies", '{"data":null}', { headers: { "X-Forwarded-For": "203.0.113.7, 10.0.0.1", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "app.example.com", Via: "1.1 google, 1.1 varnish", Forwarded: "for=203.0.113.7;proto=https" }, differs: "emulator" }),
+    call("behind a local proxy", '{"data":null}', { headers: { "X-Forwarded-For": "127.0.0.1", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "localhost:5173", Via: "1.1 vite" } }),
     call("with cookies", '{"data":null}', { headers: { Cookie: "__session=not-a-token; theme=dark" } }),
     call("Connection: close", '{"data":null}', { headers: { Connection: "close" } }),
     call("chunked body", '{"data":null}', { chunked: true }),
@@ -289,7 +299,9 @@ async function send(url, c) {
     else headers[name] = value; // an array: one header line each
   }
   const body = typeof c.body === "function" ? c.body() : c.body;
-  const res = await (c.http10 ? requestHTTP10 : request)(url, c.method, headers, body, c.chunked);
+  // The path as written, after the URL's own (a URL would resolve "./" before it is sent).
+  const path = c.path && new URL(url).pathname.replace(/\/$/, "") + c.path;
+  const res = await (c.http10 ? requestHTTP10 : request)(url, c.method, headers, body, c.chunked, path);
   const text = res.text;
   const answer = { status: res.status, cors: res.headers["access-control-allow-origin"] !== undefined };
   if (c.preflight) {
@@ -311,10 +323,12 @@ async function send(url, c) {
 }
 
 // request sends one request as given (fetch refuses a GET with a body, which axios sends).
-function request(url, method, headers, body, chunked = false) {
+function request(url, method, headers, body, chunked = false, path = undefined) {
   return new Promise((resolve, reject) => {
     const length = body === undefined ? {} : chunked ? { "Transfer-Encoding": "chunked" } : { "Content-Length": Buffer.byteLength(body) };
-    const req = http.request(url, { method, headers: { ...headers, ...length } }, (res) => {
+    const { hostname, port, pathname, search } = new URL(url);
+    const options = { hostname, port, path: path ?? pathname + search, method, headers: { ...headers, ...length } };
+    const req = http.request(options, (res) => {
       const chunks = [];
       res.on("data", (chunk) => chunks.push(chunk));
       res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString() }));

@@ -1,13 +1,14 @@
 // make dev: under `firebase emulators:exec --only auth`, start the function against the emulator
 // and the demo page on another origin, print where they are and a curl to try, and stop them all
 // on Ctrl-C (the emulator stops when this script ends).
-import { startFunction, demoSecret } from "./function.mjs";
+import { startFunction, demoSecret, runnerBinary } from "./function.mjs";
 import { startStaticServer } from "./static-server.mjs";
 import { emulatorHost, project, signUpAnonymously } from "./emulator.mjs";
 
 // Emulator mode's own default for CORS: pages served from this machine only (the demo page,
 // a local dev server), not any site the developer happens to visit.
-const fn = await startFunction({ port: Number(process.env.PORT ?? 8080), env: { CORS_ALLOWED_ORIGINS: "" }, output: process.stderr });
+// The local runner: it answers as the deployed function does, and listens on loopback only.
+const fn = await startFunction({ port: Number(process.env.PORT ?? 8080), env: { CORS_ALLOWED_ORIGINS: "" }, output: process.stderr, binary: runnerBinary });
 // The page calls /api/proficient-hmac on its own origin, forwarded to the function as the
 // Hosting rewrite does, so it follows PORT.
 const site = await startStaticServer({ port: Number(process.env.PAGE_PORT ?? 5002), functionURL: fn.url });

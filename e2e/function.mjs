@@ -1,12 +1,15 @@
-// Starts the function binary (make builds bin/proficient-hmac) against the Auth emulator, as
-// `go run ./cmd` would, on a free port, and waits until it answers.
+// Starts the function against the Auth emulator on a free port, and waits until it answers. The
+// tests run it as Cloud Run runs it: the main the Go buildpack generates (bench/function, built
+// as bin/function: funcframework.Start with FUNCTION_TARGET set, on every interface). make dev
+// runs the local runner (./cmd, bin/proficient-hmac), which answers the same on loopback only.
 import { spawn } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const repo = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
-export const binary = process.env.FUNCTION_BINARY ?? path.join(repo, "bin", "proficient-hmac");
+export const deployedBinary = process.env.FUNCTION_BINARY ?? path.join(repo, "bin", "function");
+export const runnerBinary = path.join(repo, "bin", "proficient-hmac");
 export const demoSecret = "hsec_local_demo_secret";
 
 // freePorts resolves to n distinct loopback ports that nothing listens on now: all n are held
@@ -25,11 +28,12 @@ export async function freePorts(n) {
 export const freePort = async () => (await freePorts(1))[0];
 
 // startFunction resolves to { url, logs(), exited, stop() } once the function answers a preflight.
-export async function startFunction({ port, env = {}, output } = {}) {
+export async function startFunction({ port, env = {}, output, binary = deployedBinary } = {}) {
   port ??= await freePort();
   const child = spawn(binary, [], {
     env: {
       PATH: process.env.PATH,
+      FUNCTION_TARGET: "ProficientHMAC", // as Cloud Run sets it
       FIREBASE_AUTH_EMULATOR_HOST: process.env.FIREBASE_AUTH_EMULATOR_HOST,
       GOOGLE_CLOUD_PROJECT: process.env.GCLOUD_PROJECT,
       PROFICIENT_HMAC_SECRET: demoSecret,
