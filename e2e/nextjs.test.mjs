@@ -9,6 +9,9 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs/promises";
+import http from "node:http";
+import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { launchChromium } from "./chromium.mjs";
 import { readmeBlock } from "./readme.mjs";
@@ -66,7 +69,7 @@ export async function POST(request) {
   "node_modules/@proficient/react/index.js": interactionViewSource,
 };
 
-// startNextDev runs `next dev` in dir and resolves to { url, output(), stop() } once it says it is
+// startNextDev runs `next dev -H 127.0.0.1`, as the guide says, in dir and resolves to { url, output(), stop() } once it says it is
 // ready, or rejects if it exits first.
 async function startNextDev(dir, env) {
   const port = await freePort();
@@ -185,4 +188,45 @@ test("Next.js route handler: a forwarded ID token gets the user's HMAC; a sessio
   assert.equal(withCookie.status, 502);
   const { error } = await withCookie.json();
   assert.match(error, /^HTTP 401: This is a Firebase session cookie, not an ID token: send the signed-in user's ID token/);
+});
+
+// A network address of this machine, as a peer on the network would reach a dev server that
+// listens on every interface (in a network namespace of your own, add one: ip addr add
+// 10.99.0.1/32 dev lo).
+function networkAddress() {
+  const addr = Object.values(os.networkInterfaces()).flat().find((a) => a.family === "IPv4" && !/^(127\.|169\.254\.)/.test(a.address));
+  assert.ok(addr, "this machine has no non-loopback IPv4 address; add one (ip addr add 10.99.0.1/32 dev lo)");
+  return addr.address;
+}
+
+// post sends a callable POST to url with a chosen Host header (fetch would not send one).
+const postWithHost = (url, host, idToken) => new Promise((resolve, reject) => {
+  const { hostname, port, pathname } = new URL(url);
+  const body = '{"data":null}';
+  http.request({ hostname, port, path: pathname, method: "POST", headers: { Host: host, "Content-Type": "application/json", "Content-Length": body.length, Authorization: `Bearer ${idToken}` } }, (res) => {
+    let text = "";
+    res.setEncoding("utf8").on("data", (chunk) => (text += chunk)).on("end", () => resolve({ status: res.statusCode, text }));
+  }).on("error", reject).end(body);
+});
+
+test("Next.js rewrite against the emulator: only this machine gets an HMAC through it", async () => {
+  const { idToken, localId } = await signUpAnonymously();
+  const api = new URL("api/proficient-hmac", app.url).href;
+  const port = new URL(app.url).port;
+  const local = await postWithHost(api, `localhost:${port}`, idToken);
+  assert.equal(local.status, 200, local.text);
+  assert.equal(JSON.parse(local.text).result.hmac, expectedHMAC(localId));
+  // What the rewrite forwards for a page that rebinds its name to 127.0.0.1, and for a browser
+  // on the network (its Host is this machine's network address): Next.js puts that Host in
+  // X-Forwarded-Host, which the function refuses.
+  for (const host of [`attacker.example:${port}`, `${networkAddress()}:${port}`]) {
+    const refused = await postWithHost(api, host, idToken);
+    assert.equal(refused.status, 403, `Host ${host}: ${refused.text}`);
+    assert.match(refused.text, /"PERMISSION_DENIED".*X-Forwarded-Host/);
+    assert.doesNotMatch(refused.text, /hmac/);
+  }
+  // Bound to loopback as the guide says, next dev takes no connection from the network at all.
+  await assert.rejects(new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), networkAddress(), () => { socket.destroy(); resolve(); }).on("error", reject);
+  }), /ECONNREFUSED/);
 });
