@@ -37,6 +37,7 @@ var (
 // An authenticator verifies Firebase ID tokens and applies the function's policy to them.
 type authenticator struct {
 	verify         verifyFunc
+	keys           *keyRefresher // nil against the emulator
 	projectID      string
 	tenantID       string        // "" for the project's own users
 	timeout        time.Duration // bounds the Admin SDK's work for one request
@@ -92,10 +93,10 @@ func bearerToken(h http.Header) string {
 	return strings.TrimSpace(token)
 }
 
-// newAuthenticator builds the token check and has the Admin SDK begin to fetch Google's signing
-// keys, so the first user does not wait for them; warm is closed when that fetch has ended. The
-// fetch lasts no longer than ctx.
-func newAuthenticator(ctx context.Context, cfg config, timeout time.Duration, log *slog.Logger, opts ...option.ClientOption) (a *authenticator, warm <-chan struct{}, err error) {
+// newAuthenticator builds the token check. Against the Auth emulator it verifies with one Admin
+// SDK client (its tokens are unsigned); otherwise the client is renewed by a keyRefresher that
+// lives as long as life, and warm is closed when its first fetch of Google's keys has ended.
+func newAuthenticator(ctx, life context.Context, cfg config, timeout time.Duration, log *slog.Logger, opts ...option.ClientOption) (a *authenticator, warm <-chan struct{}, err error) {
 	if cfg.emulatorHost != "" {
 		if err := checkNoMetadataServer(ctx); err != nil {
 			return nil, nil, err
@@ -104,25 +105,21 @@ func newAuthenticator(ctx context.Context, cfg config, timeout time.Duration, lo
 	if err := checkEmulator(ctx, cfg.emulatorHost); err != nil {
 		return nil, nil, err
 	}
-	verify, err := newVerifier(ctx, cfg, opts...)
+	build := func(ctx context.Context) (verifyFunc, error) { return newVerifier(ctx, cfg, opts...) }
+	verify, err := build(ctx) // a configuration that cannot work stops the start
 	if err != nil {
 		return nil, nil, err
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if cfg.emulatorHost != "" {
-			return // the emulator's tokens are unsigned
-		}
-		// Bounded by the start: a fetch still under way when the instance begins to serve is
-		// left to the first request, and a start that fails logs nothing of it.
-		fetchCtx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		if err := warmKeys(fetchCtx, verify, cfg.projectID); err != nil && ctx.Err() == nil {
-			log.Warn("Google's signing keys not fetched at start; the first request will try again", "error", err.Error())
-		}
-	}()
-	return &authenticator{verify: verify, projectID: cfg.projectID, tenantID: cfg.tenantID, timeout: timeout, allowAnonymous: cfg.allowAnonymous}, done, nil
+	a = &authenticator{verify: verify, projectID: cfg.projectID, tenantID: cfg.tenantID, timeout: timeout, allowAnonymous: cfg.allowAnonymous}
+	if cfg.emulatorHost != "" {
+		done := make(chan struct{})
+		close(done)
+		return a, done, nil
+	}
+	keys := newKeyRefresher(build, cfg.projectID, timeout, log)
+	go keys.run(life)
+	a.verify, a.keys = keys.verify, keys
+	return a, keys.started, nil
 }
 
 // checkEmulator makes sure the Auth emulator answers, when one is named: the Admin SDK asks it
@@ -263,7 +260,7 @@ func verifyError(err error) *apiError {
 		return permissionDenied("user_disabled", "This user account is disabled.", err)
 	case auth.IsTenantIDMismatch(err):
 		return unauthenticated("wrong_tenant", "The ID token is for another tenant: sign in to this app's tenant.", err)
-	case auth.IsCertificateFetchFailed(err):
+	case auth.IsCertificateFetchFailed(err), errors.Is(err, errKeysUnavailable):
 		return unavailable("keys_unavailable", "Google's token signing keys cannot be fetched right now; retry shortly.", err)
 	case errors.Is(err, context.DeadlineExceeded), errorutils.IsUnavailable(err), errorutils.IsDeadlineExceeded(err),
 		errorutils.IsInternal(err), errorutils.IsUnknown(err):

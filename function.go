@@ -21,6 +21,7 @@ type handler struct {
 	requestTimeout time.Duration // bounds everything a request waits for
 	bodyTimeout    time.Duration // bounds reading its body
 	inFlight       atomic.Int64  // requests being served, for a clean shutdown
+	stop           func()        // ends what runs in the background (tests; an instance never stops it)
 }
 
 // ServeHTTP answers one request and logs its outcome.

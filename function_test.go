@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/proficient-hmac/proficient-hmac/internal/standin"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc/codes"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 const (
@@ -38,7 +42,10 @@ func newTestHandler(t *testing.T, cfg config, deps dependencies) (*handler, *loc
 	if err != nil {
 		t.Fatalf("newHandler: %v", err)
 	}
-	t.Cleanup(func() { waitForRead(h) })
+	t.Cleanup(func() {
+		h.stop()
+		waitForRead(h)
+	})
 	return h, logs
 }
 
@@ -618,5 +625,49 @@ func TestStreamingCallable(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"form":"stream"`) {
 		t.Errorf("log %q: want the requests logged as form stream", logs.String())
+	}
+}
+
+// TestRequestDeadlineHoldsWhateverHangs: each dependency on the request's path hangs in turn
+// (until the caller gives up), and the request is still answered, a 503 with Retry-After and no
+// HMAC, before its deadline passes: nothing on the path outlives it.
+func TestRequestDeadlineHoldsWhateverHangs(t *testing.T) {
+	const deadline = time.Second
+	withoutAuth := []option.ClientOption{option.WithoutAuthentication()}
+	revoked := testConfig()
+	revoked.checkRevoked = true
+	hang := time.Hour
+	tests := []struct {
+		name    string
+		cfg     config
+		deps    dependencies
+		hang    func(g *standin.Google)
+		headers []string
+	}{
+		{"Google's keys, at start", testConfig(), dependencies{verifyTimeout: time.Minute}, func(g *standin.Google) { g.KeysDelay = hang }, nil},
+		{"the Auth backend (CHECK_REVOKED)", revoked, dependencies{authOptions: withoutAuth, verifyTimeout: time.Minute}, func(g *standin.Google) { g.LookupDelay = hang }, nil},
+		{"App Check's keys, enforced", appCheckConfig(true, false), dependencies{verifyTimeout: time.Minute}, func(g *standin.Google) { g.JWKSDelay = hang },
+			[]string{"X-Firebase-AppCheck", google.AppCheckToken(google.AppCheckClaims(nil))}},
+		{"App Check's replay check", appCheckConfig(true, true), dependencies{authOptions: withoutAuth, verifyTimeout: time.Minute}, func(g *standin.Google) { g.ConsumeDelay = hang },
+			[]string{"X-Firebase-AppCheck", google.AppCheckToken(google.AppCheckClaims(map[string]any{"jti": "hang"}))}},
+		{"Secret Manager, at start", secretManagerConfig(), dependencies{secretOptions: secretManager(t, testSecret, codes.OK)}, func(g *standin.Google) { g.SecretDelay = hang }, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			google.Set(tt.hang)
+			tt.deps.requestTimeout, tt.deps.startWait = deadline, time.Millisecond
+			h, _ := newTestHandler(t, tt.cfg, tt.deps)
+			headers := append([]string{"Authorization", "Bearer " + idToken(t, claimsFor(testUID, nil))}, tt.headers...)
+			answered := make(chan *httptest.ResponseRecorder, 1)
+			go func() { answered <- call(h, "POST", "", headers...) }()
+			select {
+			case w := <-answered:
+				if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || strings.Contains(w.Body.String(), "hmac") {
+					t.Errorf("got %d, Retry-After %q, %s; want 503 with Retry-After and no HMAC", w.Code, w.Header().Get("Retry-After"), w.Body.String())
+				}
+			case <-time.After(deadline + 5*time.Second):
+				t.Fatalf("no answer %s after the request's deadline", 5*time.Second)
+			}
+		})
 	}
 }

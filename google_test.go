@@ -36,13 +36,15 @@ func TestMain(m *testing.M) {
 }
 
 // resetGoogle puts the stand-in back as the test found it when the test ends.
-func resetGoogle(t *testing.T) {
-	t.Cleanup(func() {
-		google.Set(func(g *standin.Google) {
-			g.KeysDown, g.KeysDelay, g.LookupDown, g.LookupQuota, g.Users = false, 0, false, false, map[string]standin.User{}
-			g.Secret, g.SecretFail, g.SecretDelay, g.BadCRC = "", 0, 0, false
-			g.ConsumeDown, g.ConsumeDelay, g.JWKSDown = false, 0, false
-		})
+func resetGoogle(t *testing.T) { t.Cleanup(resetGoogleNow) }
+
+// resetGoogleNow puts the stand-in back as a test finds it.
+func resetGoogleNow() {
+	google.Set(func(g *standin.Google) {
+		g.KeysStatus, g.KeysDelay, g.KeysMaxAge, g.KeysUnreachable = 0, 0, 0, false
+		g.LookupDown, g.LookupQuota, g.LookupDelay, g.Users = false, false, 0, map[string]standin.User{}
+		g.Secret, g.SecretFail, g.SecretDelay, g.BadCRC = "", 0, 0, false
+		g.ConsumeDown, g.ConsumeDelay, g.JWKSDown, g.JWKSDelay = false, 0, false, 0
 	})
 }
 

@@ -14,7 +14,8 @@ import (
 // newSecret sets up the one secret source the configuration names and reads it, waiting for
 // the first read at most wait: long enough to learn that the secret cannot work (and stop, so a
 // bad deploy fails), short enough that a slow Secret Manager does not hold the instance back.
-func newSecret(ctx context.Context, cfg secretConfig, wait time.Duration, logger *slog.Logger, opts ...option.ClientOption) (*cachedSecret, error) {
+// Its reads in the background end with life.
+func newSecret(ctx, life context.Context, cfg secretConfig, wait time.Duration, logger *slog.Logger, opts ...option.ClientOption) (*cachedSecret, error) {
 	variable := cfg.kind.variable()
 	var source secretSource
 	switch cfg.kind {
@@ -32,7 +33,7 @@ func newSecret(ctx context.Context, cfg secretConfig, wait time.Duration, logger
 	default:
 		return nil, fmt.Errorf("no secret source of kind %d", cfg.kind)
 	}
-	secret := newCachedSecret(source, cfg.refresh, logger)
+	secret := newCachedSecret(life, source, cfg.refresh, logger)
 	result := make(chan error, 1)
 	secret.startRead(func(err error) { result <- err })
 	select {

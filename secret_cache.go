@@ -17,6 +17,7 @@ type cachedSecret struct {
 	timeout    time.Duration // bounds one read
 	now        func() time.Time
 	log        *slog.Logger
+	life       context.Context // reads in the background end with it
 
 	state   atomic.Pointer[secretState]
 	reading atomic.Pointer[chan struct{}] // the read under way, closed when it ends; nil when none is
@@ -27,8 +28,9 @@ type secretState struct {
 	due time.Time // when to read again
 }
 
-func newCachedSecret(source secretSource, ttl time.Duration, log *slog.Logger) *cachedSecret {
+func newCachedSecret(life context.Context, source secretSource, ttl time.Duration, log *slog.Logger) *cachedSecret {
 	c := &cachedSecret{
+		life:       life,
 		source:     source,
 		ttl:        ttl,
 		retryDelay: min(ttl, 5*time.Second),
@@ -48,7 +50,7 @@ func (c *cachedSecret) startRead(report func(error)) {
 		return
 	}
 	go func() {
-		report(c.refresh(context.Background()))
+		report(c.refresh(c.life))
 		c.reading.Store(nil)
 		close(done)
 	}()

@@ -112,16 +112,21 @@ func newHandler(ctx context.Context, cfg config, deps dependencies) (*handler, e
 		cfg.projectID = id
 	}
 	timeout, wait := cmp.Or(deps.verifyTimeout, verifyTimeout), cmp.Or(deps.startWait, startWait)
-	auth, keysFetched, err := newAuthenticator(ctx, cfg, timeout, logger, deps.authOptions...)
+	// What runs in the background for the instance's life: the key refresh, the secret's reads.
+	life, stop := context.WithCancel(context.Background())
+	auth, keysFetched, err := newAuthenticator(ctx, life, cfg, timeout, logger, deps.authOptions...)
 	if err != nil {
+		stop()
 		return nil, err
 	}
 	appCheck, err := newAppCheck(ctx, cfg, timeout, deps.authOptions)
 	if err != nil {
+		stop()
 		return nil, err
 	}
-	secret, err := newSecret(ctx, cfg.secret, wait, logger, deps.secretOptions...)
+	secret, err := newSecret(ctx, life, cfg.secret, wait, logger, deps.secretOptions...)
 	if err != nil {
+		stop()
 		return nil, err
 	}
 	select {
@@ -137,6 +142,7 @@ func newHandler(ctx context.Context, cfg config, deps dependencies) (*handler, e
 		log:            &requestLog{log: logger, projectID: cfg.projectID},
 		requestTimeout: cmp.Or(deps.requestTimeout, requestTimeout),
 		bodyTimeout:    cmp.Or(deps.bodyTimeout, bodyTimeout),
+		stop:           stop,
 	}, nil
 }
 

@@ -187,6 +187,13 @@ func closedAddr(t *testing.T) string {
 // it is serving.
 func startRunner(t *testing.T, env ...string) string {
 	t.Helper()
+	addr, _ := startRunnerCmd(t, env...)
+	return addr
+}
+
+// startRunnerCmd is startRunner, and the process.
+func startRunnerCmd(t *testing.T, env ...string) (string, *exec.Cmd) {
+	t.Helper()
 	port := freePort(t)
 	addr := net.JoinHostPort("127.0.0.1", port)
 	cmd := exec.Command(runner)
@@ -206,11 +213,11 @@ func startRunner(t *testing.T, env ...string) string {
 	for lines.Scan() {
 		if strings.HasPrefix(lines.Text(), "proficient-hmac: serving ") {
 			go io.Copy(io.Discard, stderr)
-			return addr
+			return addr, cmd
 		}
 	}
 	t.Fatalf("the runner exited without serving")
-	return ""
+	return "", nil
 }
 
 // TestRunnerAnswersAsTheDeployedBuild sends the same requests to the runner and to the
@@ -285,6 +292,13 @@ func exchange(t *testing.T, addr, request string) string {
 // free port, and returns its address once it answers.
 func startDeployed(t *testing.T, env ...string) string {
 	t.Helper()
+	addr, _ := startDeployedCmd(t, env...)
+	return addr
+}
+
+// startDeployedCmd is startDeployed, and the process.
+func startDeployedCmd(t *testing.T, env ...string) (string, *exec.Cmd) {
+	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command(deployed)
 	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "PORT=" + port, "FUNCTION_TARGET=ProficientHMAC"}, googleEnv...), env...)
@@ -300,12 +314,12 @@ func startDeployed(t *testing.T, env ...string) string {
 	for range 600 { // it prints nothing when it serves: wait until it accepts, at most 30 s
 		if conn, err := net.Dial("tcp", addr); err == nil {
 			conn.Close()
-			return addr
+			return addr, cmd
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("the buildpack-style build never listened")
-	return ""
+	return "", nil
 }
 
 // TestEmulatorModeOnTheNetwork: against the Auth emulator, a peer on the network gets nothing

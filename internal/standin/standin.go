@@ -7,6 +7,7 @@
 package standin
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -58,23 +59,27 @@ type Google struct {
 	GRPCAddr    string // Secret Manager
 	ProxyURL    string // an HTTP CONNECT proxy to the two above
 
-	mu           sync.Mutex
-	KeysDown     bool // the key endpoint answers 503
-	KeysDelay    time.Duration
-	LookupDown   bool            // the identity toolkit answers 503
-	LookupQuota  bool            // the identity toolkit answers 429 RESOURCE_EXHAUSTED, as over a quota
-	Users        map[string]User // what accounts:lookup knows
-	Secret       string          // what AccessSecretVersion returns for any name under the project
-	SecretFail   codes.Code      // when not OK, AccessSecretVersion fails with it
-	SecretDelay  time.Duration
-	BadCRC       bool
-	ConsumeDown  bool          // verifyAppCheckToken answers 503
-	ConsumeDelay time.Duration // verifyAppCheckToken answers after this, or when the caller gives up
-	JWKSDown     bool          // App Check's JWKS answers 503
-	consumed     map[string]bool
-	secretReads  int
-	keyFetches   int
-	refused      []string
+	mu              sync.Mutex
+	KeysStatus      int             // when neither 0 nor 200, the key endpoint answers with this status
+	KeysDelay       time.Duration   // the key endpoint answers after this, or when the caller gives up
+	KeysMaxAge      time.Duration   // the keys' Cache-Control max-age; 0: an hour
+	KeysUnreachable bool            // connections to the key endpoint's host are refused
+	LookupDown      bool            // the identity toolkit answers 503
+	LookupDelay     time.Duration   // the identity toolkit answers after this, or when the caller gives up
+	LookupQuota     bool            // the identity toolkit answers 429 RESOURCE_EXHAUSTED, as over a quota
+	Users           map[string]User // what accounts:lookup knows
+	Secret          string          // what AccessSecretVersion returns for any name under the project
+	SecretFail      codes.Code      // when not OK, AccessSecretVersion fails with it
+	SecretDelay     time.Duration
+	BadCRC          bool
+	ConsumeDown     bool          // verifyAppCheckToken answers 503
+	ConsumeDelay    time.Duration // verifyAppCheckToken answers after this, or when the caller gives up
+	JWKSDown        bool          // App Check's JWKS answers 503
+	JWKSDelay       time.Duration // App Check's JWKS is served after this, or when the caller gives up
+	consumed        map[string]bool
+	secretReads     int
+	keyFetches      int
+	refused         []string
 
 	closers []func()
 	tempDir string
@@ -190,7 +195,15 @@ func (g *Google) Transport() *http.Transport {
 // route is where a connection to addr goes: the stand-in, loopback itself, or nowhere.
 func (g *Google) route(addr string) (string, error) {
 	host, port, _ := net.SplitHostPort(addr)
+	g.mu.Lock()
+	unreachable := host == "www.googleapis.com" && g.KeysUnreachable
+	if unreachable {
+		g.keyFetches++ // a fetch tried, and refused at once
+	}
+	g.mu.Unlock()
 	switch ip := net.ParseIP(host); {
+	case unreachable:
+		return "", fmt.Errorf("standin: %s unreachable, as configured", addr)
 	case host == "secretmanager.googleapis.com" && port == "443":
 		return g.GRPCAddr, nil
 	case strings.HasSuffix(host, ".googleapis.com") && port == "443":
@@ -267,22 +280,43 @@ func (g *Google) serveConnect(w http.ResponseWriter, r *http.Request) {
 	upstream.Close()
 }
 
+// wait holds an answer for the delay delay reads from g, as a slow or hanging endpoint does. It
+// reports false when the caller gave up first.
+func (g *Google) wait(r *http.Request, delay func(*Google) time.Duration) bool {
+	g.mu.Lock()
+	d := delay(g)
+	g.mu.Unlock()
+	select {
+	case <-time.After(d):
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
 func (g *Google) serveKeys(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
-	down, delay := g.KeysDown, g.KeysDelay
+	status, delay, maxAge := g.KeysStatus, g.KeysDelay, cmp.Or(g.KeysMaxAge, time.Hour)
 	g.keyFetches++
 	g.mu.Unlock()
-	time.Sleep(delay) // a slow endpoint, as configured
-	if down {
-		http.Error(w, "unavailable", http.StatusServiceUnavailable)
+	select { // a slow endpoint, as configured
+	case <-time.After(delay):
+	case <-r.Context().Done():
 		return
 	}
-	w.Header().Set("Cache-Control", "public, max-age=3600")
+	if status != 0 && status != http.StatusOK {
+		http.Error(w, "standin: failing as configured", status)
+		return
+	}
+	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d, must-revalidate, no-transform", int(maxAge.Seconds())))
 	json.NewEncoder(w).Encode(map[string]string{KID: certPEM(g.SigningKey)})
 }
 
 // serveLookup answers accounts:lookup, for the project or a tenant, as the identity toolkit does.
 func (g *Google) serveLookup(w http.ResponseWriter, r *http.Request) {
+	if !g.wait(r, func(g *Google) time.Duration { return g.LookupDelay }) {
+		return
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.LookupQuota {
@@ -306,6 +340,9 @@ func (g *Google) serveLookup(w http.ResponseWriter, r *http.Request) {
 
 // serveJWKS serves App Check's public key as Google does.
 func (g *Google) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	if !g.wait(r, func(g *Google) time.Duration { return g.JWKSDelay }) {
+		return
+	}
 	g.mu.Lock()
 	down := g.JWKSDown
 	g.mu.Unlock()
