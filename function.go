@@ -21,6 +21,8 @@ type handler struct {
 	requestTimeout time.Duration // bounds everything a request waits for
 	bodyTimeout    time.Duration // bounds reading its body
 	inFlight       atomic.Int64  // requests being served, for a clean shutdown
+	draining       atomic.Bool   // SIGTERM came: answers close their connections
+	lastBegun      atomic.Int64  // while draining, when the last request began (Unix ns)
 	stop           func()        // ends what runs in the background (tests; an instance never stops it)
 }
 
@@ -29,6 +31,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.inFlight.Add(1)
 	defer h.inFlight.Add(-1)
 	start := time.Now()
+	if h.draining.Load() {
+		w.Header().Set("Connection", "close") // the instance is stopping: send the next request elsewhere
+		h.lastBegun.Store(start.UnixNano())
+	}
 	ctx, cancel := context.WithDeadline(r.Context(), start.Add(h.requestTimeout))
 	defer cancel()
 	if r.ContentLength != 0 {

@@ -146,14 +146,25 @@ func newHandler(ctx context.Context, cfg config, deps dependencies) (*handler, e
 	}, nil
 }
 
-// drain waits until no request is being served, or limit passes. It reports whether none is.
+// quietTime is how long a stopping instance must see no request begin before it exits: a
+// request a client had sent on a kept-alive connection is read, and begins, well within it.
+const quietTime = 500 * time.Millisecond
+
+// drain stops the instance gracefully whatever server runs the function (the Functions
+// Framework's has no way to stop it): from now on every answer closes its connection, so clients
+// send no more on it; and drain waits until no request is under way and none has begun for
+// quietTime, or until limit passes. It reports whether the instance went quiet.
 func (h *handler) drain(limit time.Duration) bool {
-	deadline := time.Now().Add(limit)
-	for h.inFlight.Load() > 0 {
+	begun := time.Now()
+	h.lastBegun.Store(begun.UnixNano())
+	h.draining.Store(true)
+	for deadline := begun.Add(limit); ; time.Sleep(10 * time.Millisecond) {
+		// lastBegun before inFlight: a request counts itself in before it sets lastBegun.
+		if quiet := time.Since(time.Unix(0, h.lastBegun.Load())) >= quietTime; quiet && h.inFlight.Load() == 0 {
+			return true
+		}
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
-	return true
 }

@@ -13,6 +13,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -395,4 +398,75 @@ func freePort(t *testing.T) string {
 	defer l.Close()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
+}
+
+// TestSIGTERMUnderLoad: clients keep sending on kept-alive connections while the instance gets
+// SIGTERM, as Cloud Run sends it; they stop a second later, as Cloud Run routes no more to a
+// stopping instance. Every request sent before the signal is answered with its HMAC (none is
+// reset), and the process then exits as SIGTERM would have it, in each build.
+func TestSIGTERMUnderLoad(t *testing.T) {
+	env := []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x"}
+	for name, start := range map[string]func(*testing.T, ...string) (string, *exec.Cmd){"runner": startRunnerCmd, "deployed": startDeployedCmd} {
+		t.Run(name, func(t *testing.T) {
+			addr, process := start(t, env...)
+			token := google.IDToken(google.Claims("user-1", nil))
+			var signalled atomic.Int64 // Unix ns of the SIGTERM, 0 before
+			type outcome struct {
+				sent time.Time
+				err  error
+			}
+			outcomes := make(chan outcome, 1<<20)
+			var wg sync.WaitGroup
+			for range 16 {
+				wg.Go(func() {
+					client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+					for {
+						if s := signalled.Load(); s != 0 && time.Since(time.Unix(0, s)) > time.Second {
+							return
+						}
+						sent := time.Now()
+						req, _ := http.NewRequest("POST", "http://"+addr+"/", strings.NewReader(`{"data":null}`))
+						req.Header.Set("Content-Type", "application/json")
+						req.Header.Set("Authorization", "Bearer "+token)
+						resp, err := client.Do(req)
+						if err == nil {
+							body, readErr := io.ReadAll(resp.Body)
+							resp.Body.Close()
+							if err = readErr; err == nil && (resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"hmac":`))) {
+								err = errors.New(resp.Status + " " + string(body))
+							}
+						}
+						outcomes <- outcome{sent, err}
+					}
+				})
+			}
+			// Under way: the first few hundred answers came.
+			for answered := 0; answered < 300; answered++ {
+				if o := <-outcomes; o.err != nil {
+					t.Fatalf("before SIGTERM: %v", o.err)
+				}
+			}
+			signalled.Store(time.Now().UnixNano())
+			process.Process.Signal(syscall.SIGTERM)
+			wg.Wait()
+			close(outcomes)
+			before, failedBefore, after := 0, 0, 0
+			for o := range outcomes {
+				switch {
+				case o.sent.UnixNano() >= signalled.Load():
+					after++
+				case o.err != nil:
+					failedBefore++
+					t.Errorf("sent before SIGTERM, not answered: %v", o.err)
+				default:
+					before++
+				}
+			}
+			err := process.Wait()
+			if !exitedWith(err, 128+int(syscall.SIGTERM)) {
+				t.Errorf("exit: %v, want %d", err, 128+int(syscall.SIGTERM))
+			}
+			t.Logf("%d requests sent before SIGTERM answered, %d not; %d sent after", before, failedBefore, after)
+		})
+	}
 }
