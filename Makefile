@@ -61,7 +61,8 @@ e2e/nextjs/node_modules/.package-lock.json: e2e/nextjs/package-lock.json
 # function as Cloud Run runs it (the buildpack's main, K_SERVICE set, output on drained pipes)
 # against a minimal net/http reference (bench/reference) under wrk on loopback, in three request
 # forms, and against what a user would deploy instead (bench/node: onCall, Express) on the
-# callable POST; then the cold start with Google's keys and Secret Manager each 200 ms slow.
+# callable POST; then the cold start with Google's keys and Secret Manager each 200 ms slow; then
+# the outage scenarios (bench/outage: Google's keys failing, a secret file torn, under load).
 # See bench/README.md. The Node peers are installed here only, never by make test.
 bench: bench/node/node_modules/.package-lock.json
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
@@ -71,6 +72,7 @@ bench: bench/node/node_modules/.package-lock.json
 	$(TOOL) benchstat bin/handler-bench.txt
 	$(GO) run ./bench/load -function bin/function -reference bin/reference -node bench/node
 	$(GO) run ./bench/load -function bin/function -coldstart 200ms -rounds 7 2>/dev/null
+	$(GO) run ./bench/outage -function bin/function
 
 # --omit=optional: firebase-admin's optional Firestore and Storage clients, which neither peer loads.
 bench/node/node_modules/.package-lock.json: bench/node/package-lock.json

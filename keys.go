@@ -35,8 +35,9 @@ var errKeysUnavailable = errors.New("no unexpired signing keys: Google's key end
 // A keyedVerifier is an Admin SDK client whose cached keys are good until expires: before then,
 // verifying a token never fetches them.
 type keyedVerifier struct {
-	verify  verifyFunc
-	expires time.Time
+	verify   verifyFunc
+	expires  time.Time
+	lifetime time.Duration // the keys' max-age when fetched
 }
 
 // keyRefresher holds the verifier requests use, and replaces it before its keys expire.
@@ -78,8 +79,9 @@ func (k *keyRefresher) verify(ctx context.Context, idToken string) (*auth.Token,
 	return v.verify(ctx, idToken)
 }
 
-// run refreshes the keys until ctx ends: at half their lifetime, and after a failure again with
-// a growing wait while the current keys are good, each second once they have expired.
+// run refreshes the keys until ctx ends: at half their lifetime; after a failure, again with a
+// growing wait while the current keys are good, but at most half their remaining life apart, so
+// the last tries come shortly before they expire; each second once they have expired.
 func (k *keyRefresher) run(ctx context.Context) {
 	retry := retryMin
 	for first := true; ; first = false {
@@ -90,14 +92,10 @@ func (k *keyRefresher) run(ctx context.Context) {
 		if err != nil {
 			k.logFailure(err, first)
 			now, v := time.Now(), k.current.Load()
-			good := v != nil && now.Before(v.expires)
-			next = now.Add(retry)
-			if good && next.After(v.expires) {
-				next = v.expires // try again as they expire
-			}
-			retry = min(2*retry, retryMax)
-			if !good {
-				retry = retryMin
+			next = now.Add(retryMin)
+			if v != nil && now.Before(v.expires) {
+				next = now.Add(max(retryMin, min(retry, v.expires.Sub(now)/2)))
+				retry = min(2*retry, retryMax)
 			}
 		} else {
 			retry = retryMin
@@ -113,7 +111,11 @@ func (k *keyRefresher) run(ctx context.Context) {
 // refresh reads the keys' lifetime from Google's endpoint, has a new Admin SDK client fetch the
 // keys, and makes it the current verifier. It returns when to refresh next.
 func (k *keyRefresher) refresh(ctx context.Context) (time.Time, error) {
-	ctx, cancel := context.WithTimeout(ctx, k.timeout)
+	timeout := k.timeout
+	if v := k.current.Load(); v != nil {
+		timeout = min(timeout, v.lifetime/4) // a hanging fetch leaves time to try again
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	fetched := time.Now() // before both fetches: the SDK's copy expires no sooner than this says
 	maxAge, err := keysMaxAge(ctx)
@@ -127,7 +129,7 @@ func (k *keyRefresher) refresh(ctx context.Context) (time.Time, error) {
 	if err := warmKeys(ctx, verify, k.projectID); err != nil {
 		return time.Time{}, err
 	}
-	k.current.Store(&keyedVerifier{verify: verify, expires: fetched.Add(maxAge)})
+	k.current.Store(&keyedVerifier{verify: verify, expires: fetched.Add(maxAge), lifetime: maxAge})
 	return fetched.Add(maxAge / 2), nil
 }
 

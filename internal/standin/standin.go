@@ -296,9 +296,12 @@ func (g *Google) wait(r *http.Request, delay func(*Google) time.Duration) bool {
 
 func (g *Google) serveKeys(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
-	status, delay, maxAge := g.KeysStatus, g.KeysDelay, cmp.Or(g.KeysMaxAge, time.Hour)
+	status, delay, maxAge, unreachable := g.KeysStatus, g.KeysDelay, cmp.Or(g.KeysMaxAge, time.Hour), g.KeysUnreachable
 	g.keyFetches++
 	g.mu.Unlock()
+	if unreachable {
+		panic(http.ErrAbortHandler) // a connection kept open from before is dropped
+	}
 	select { // a slow endpoint, as configured
 	case <-time.After(delay):
 	case <-r.Context().Done():
