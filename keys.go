@@ -1,6 +1,7 @@
 package proficienthmac
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -108,8 +109,9 @@ func (k *keyRefresher) run(ctx context.Context) {
 	}
 }
 
-// refresh reads the keys' lifetime from Google's endpoint, has a new Admin SDK client fetch the
-// keys, and makes it the current verifier. It returns when to refresh next.
+// refresh has a new Admin SDK client fetch the keys while it reads their lifetime from Google's
+// endpoint (the two at once: a cold start waits for one round trip, not two), and makes it the
+// current verifier. It returns when to refresh next.
 func (k *keyRefresher) refresh(ctx context.Context) (time.Time, error) {
 	timeout := k.timeout
 	if v := k.current.Load(); v != nil {
@@ -118,19 +120,25 @@ func (k *keyRefresher) refresh(ctx context.Context) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	fetched := time.Now() // before both fetches: the SDK's copy expires no sooner than this says
-	maxAge, err := keysMaxAge(ctx)
-	if err != nil {
-		return time.Time{}, err
+	type lifetime struct {
+		maxAge time.Duration
+		err    error
 	}
+	read := make(chan lifetime, 1)
+	go func() {
+		maxAge, err := keysMaxAge(ctx)
+		read <- lifetime{maxAge, err}
+	}()
 	verify, err := k.build(ctx)
-	if err != nil {
+	if err == nil {
+		err = warmKeys(ctx, verify, k.projectID)
+	}
+	life := <-read
+	if err = cmp.Or(err, life.err); err != nil {
 		return time.Time{}, err
 	}
-	if err := warmKeys(ctx, verify, k.projectID); err != nil {
-		return time.Time{}, err
-	}
-	k.current.Store(&keyedVerifier{verify: verify, expires: fetched.Add(maxAge), lifetime: maxAge})
-	return fetched.Add(maxAge / 2), nil
+	k.current.Store(&keyedVerifier{verify: verify, expires: fetched.Add(life.maxAge), lifetime: life.maxAge})
+	return fetched.Add(life.maxAge / 2), nil
 }
 
 // keysMaxAge asks Google's key endpoint how long its keys may be cached (Cache-Control max-age),

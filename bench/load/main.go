@@ -67,7 +67,7 @@ var (
 )
 
 func init() {
-	flag.Func("function-env", "`NAME=VALUE` to add to the function's environment (repeatable), e.g. LOG_LEVEL=WARNING", func(v string) error {
+	flag.Func("function-env", "`NAME=VALUE` to add to the function's environment (repeatable), e.g. LOG_LEVEL=WARNING; a PROFICIENT_HMAC_SECRET* variable replaces the secret's value", func(v string) error {
 		if !strings.Contains(v, "=") {
 			return errors.New("want NAME=VALUE")
 		}
@@ -141,6 +141,9 @@ func main() {
 	}()
 	referenceEnv := append(slices.Clone(base), "PROFICIENT_HMAC_SECRET="+secret)
 	functionEnv := append(slices.Clone(referenceEnv), extraEnv...)
+	if slices.ContainsFunc(extraEnv, func(v string) bool { return strings.HasPrefix(v, "PROFICIENT_HMAC_SECRET") }) {
+		functionEnv = append(slices.Clone(base), extraEnv...) // the secret as -function-env gives it
+	}
 	servers := []server{
 		{name: "function", bin: *functionBin, env: functionEnv},
 		{name: "reference", bin: *referenceBin, env: referenceEnv},
