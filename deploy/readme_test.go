@@ -86,6 +86,11 @@ func shellBlocks(text string) [][]string {
 		if inner := substitution.FindStringSubmatch(line); inner != nil {
 			commands = append(commands, inner[1])
 		} else if strings.HasPrefix(line, "gcloud ") || strings.Contains(line, "| gcloud ") {
+			// What gcloud's output is piped into is not gcloud's to check (and would decide
+			// the pipeline's exit status).
+			if gcloud, _, piped := strings.Cut(line[strings.Index(line, "gcloud "):], " | "); piped {
+				line = line[:strings.Index(line, "gcloud ")] + gcloud
+			}
 			commands = append(commands, line)
 		}
 		line = ""
