@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -97,14 +96,6 @@ func bearerToken(h http.Header) string {
 // SDK client (its tokens are unsigned); otherwise the client is renewed by a keyRefresher that
 // lives as long as life, and warm is closed when its first fetch of Google's keys has ended.
 func newAuthenticator(ctx, life context.Context, cfg config, timeout time.Duration, log *slog.Logger, opts ...option.ClientOption) (a *authenticator, warm <-chan struct{}, err error) {
-	if cfg.emulatorHost != "" {
-		if err := checkNoMetadataServer(ctx); err != nil {
-			return nil, nil, err
-		}
-	}
-	if err := checkEmulator(ctx, cfg.emulatorHost); err != nil {
-		return nil, nil, err
-	}
 	build := func(ctx context.Context) (verifyFunc, error) { return newVerifier(ctx, cfg, opts...) }
 	verify, err := build(ctx) // a configuration that cannot work stops the start
 	if err != nil {
@@ -120,23 +111,6 @@ func newAuthenticator(ctx, life context.Context, cfg config, timeout time.Durati
 	go keys.run(life)
 	a.verify, a.keys = keys.verify, keys
 	return a, keys.started, nil
-}
-
-// checkEmulator makes sure the Auth emulator answers, when one is named: the Admin SDK asks it
-// about every token, and a wrong host or port would otherwise make every request wait for the
-// verification timeout and answer 503.
-func checkEmulator(ctx context.Context, host string) error {
-	if host == "" {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	conn, err := new(net.Dialer).DialContext(ctx, "tcp", host)
-	if err != nil {
-		return &configError{envEmulatorHost, fmt.Sprintf("is %.100q, and nothing answers there", host),
-			"start the emulator (firebase emulators:start --only auth) or set the host:port it prints"}
-	}
-	return conn.Close()
 }
 
 // warmKeys has the Admin SDK fetch and cache Google's signing keys. The SDK has no call for

@@ -3,7 +3,6 @@ package proficienthmac
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -91,7 +90,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		emulatorHost: getenv(envEmulatorHost),
 		onCloudRun:   firstSet(getenv, cloudRunMarkers...) != "",
 	}
-	if err := checkProjectAndEmulator(cfg, getenv); err != nil {
+	if err := checkProject(cfg, getenv); err != nil {
+		return cfg, err
+	}
+	if err := checkEmulatorConfig(cfg, getenv); err != nil {
 		return cfg, err
 	}
 
@@ -127,9 +129,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	return cfg, nil
 }
 
-// checkProjectAndEmulator checks which project the function serves and whether it may trust the
-// Auth emulator, where it runs.
-func checkProjectAndEmulator(cfg config, getenv func(string) string) error {
+// checkProject checks which project the function serves.
+func checkProject(cfg config, getenv func(string) string) error {
 	if cfg.projectID == "" && !cfg.onCloudRun {
 		return &configError{"GOOGLE_CLOUD_PROJECT", "is not set",
 			"set it to your Firebase project ID (on Cloud Run the metadata server supplies it)"}
@@ -137,45 +138,6 @@ func checkProjectAndEmulator(cfg config, getenv func(string) string) error {
 	if a, b := strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT")), strings.TrimSpace(getenv("GCLOUD_PROJECT")); a != "" && b != "" && a != b {
 		return &configError{"GOOGLE_CLOUD_PROJECT", fmt.Sprintf("is %.100q but GCLOUD_PROJECT is %.100q", a, b),
 			"set both to your Firebase project ID, or unset one"}
-	}
-	if cfg.emulatorHost == "" {
-		return nil
-	}
-	if cfg.onCloudRun {
-		return &configError{envEmulatorHost, "is set on Cloud Run",
-			"remove it: with it the Admin SDK accepts unsigned tokens, so anyone could get any user's HMAC"}
-	}
-	if _, _, err := net.SplitHostPort(cfg.emulatorHost); err != nil || strings.Contains(cfg.emulatorHost, "/") {
-		return &configError{envEmulatorHost, fmt.Sprintf("is %.100q, which is not host:port", cfg.emulatorHost),
-			"set it to the emulator's host:port with no scheme, such as 127.0.0.1:9099 (connectAuthEmulator takes a URL; this variable does not)"}
-	}
-	return checkEmulatorMode(cfg, getenv)
-}
-
-// checkEmulatorMode keeps emulator mode, where unsigned tokens get HMACs, to demo data on the
-// developer's own machine: a demo- project, a secret given by value, a loopback listener, and
-// none of Google's runtimes. Whether a metadata server answers is checked at start (I/O).
-func checkEmulatorMode(cfg config, getenv func(string) string) error {
-	const unsigned = "with " + envEmulatorHost + " set, unsigned tokens get HMACs"
-	if marker := firstSetName(getenv, googleRuntimeMarkers...); marker != "" {
-		return &configError{envEmulatorHost, "is set on a Google runtime (" + marker + " is set)",
-			"remove it: " + unsigned + ", so anyone could get any user's HMAC"}
-	}
-	if !strings.HasPrefix(cfg.projectID, "demo-") {
-		return &configError{firstSetName(getenv, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
-			fmt.Sprintf("is %.100q, which is not a demo- project, and %s is set", cfg.projectID, envEmulatorHost),
-			"run the emulator and the function with a demo- project (firebase emulators:start --project demo-myapp), " +
-				"or unset " + envEmulatorHost + " to verify real tokens: " + unsigned}
-	}
-	for _, name := range []string{envSecretFile, envSecretVersion} {
-		if getenv(name) != "" {
-			return &configError{name, "is set together with " + envEmulatorHost,
-				"give a demo secret by value in " + envSecret + " instead (such as hsec_local_demo_secret): " + unsigned}
-		}
-	}
-	if host := strings.TrimSpace(getenv("HOST")); host != "" && !isLoopbackName(host) {
-		return &configError{"HOST", fmt.Sprintf("is %.100q, which is not a loopback address, and %s is set", host, envEmulatorHost),
-			"unset it (the runner listens on 127.0.0.1) or use 127.0.0.1, ::1 or localhost: " + unsigned}
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -14,6 +13,69 @@ import (
 // Emulator mode (FIREBASE_AUTH_EMULATOR_HOST set) trusts unsigned tokens, so it serves only the
 // developer's own machine: requests from and to loopback addresses, loopback origins unless
 // CORS_ALLOWED_ORIGINS says otherwise, and never where Google's metadata server answers.
+
+// checkEmulatorConfig keeps emulator mode, where unsigned tokens get HMACs, to demo data on the
+// developer's own machine: a host:port to reach, a demo- project, a secret given by value, a
+// loopback listener, and none of Google's runtimes. (At start, checkEmulatorAtStart does the
+// checks that need I/O; each request, refuseUnlessLocal.)
+func checkEmulatorConfig(cfg config, getenv func(string) string) error {
+	if cfg.emulatorHost == "" {
+		return nil
+	}
+	if cfg.onCloudRun {
+		return &configError{envEmulatorHost, "is set on Cloud Run",
+			"remove it: with it the Admin SDK accepts unsigned tokens, so anyone could get any user's HMAC"}
+	}
+	if _, _, err := net.SplitHostPort(cfg.emulatorHost); err != nil || strings.Contains(cfg.emulatorHost, "/") {
+		return &configError{envEmulatorHost, fmt.Sprintf("is %.100q, which is not host:port", cfg.emulatorHost),
+			"set it to the emulator's host:port with no scheme, such as 127.0.0.1:9099 (connectAuthEmulator takes a URL; this variable does not)"}
+	}
+	const unsigned = "with " + envEmulatorHost + " set, unsigned tokens get HMACs"
+	if marker := firstSetName(getenv, googleRuntimeMarkers...); marker != "" {
+		return &configError{envEmulatorHost, "is set on a Google runtime (" + marker + " is set)",
+			"remove it: " + unsigned + ", so anyone could get any user's HMAC"}
+	}
+	if !strings.HasPrefix(cfg.projectID, "demo-") {
+		return &configError{firstSetName(getenv, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
+			fmt.Sprintf("is %.100q, which is not a demo- project, and %s is set", cfg.projectID, envEmulatorHost),
+			"run the emulator and the function with a demo- project (firebase emulators:start --project demo-myapp), " +
+				"or unset " + envEmulatorHost + " to verify real tokens: " + unsigned}
+	}
+	for _, name := range []string{envSecretFile, envSecretVersion} {
+		if getenv(name) != "" {
+			return &configError{name, "is set together with " + envEmulatorHost,
+				"give a demo secret by value in " + envSecret + " instead (such as hsec_local_demo_secret): " + unsigned}
+		}
+	}
+	if host := strings.TrimSpace(getenv("HOST")); host != "" && !isLoopbackName(host) {
+		return &configError{"HOST", fmt.Sprintf("is %.100q, which is not a loopback address, and %s is set", host, envEmulatorHost),
+			"unset it (the runner listens on 127.0.0.1) or use 127.0.0.1, ::1 or localhost: " + unsigned}
+	}
+	return nil
+}
+
+// checkEmulatorAtStart makes the checks of emulator mode that need I/O: no metadata server
+// answers (so not a Google machine), and the emulator does.
+func checkEmulatorAtStart(ctx context.Context, host string) error {
+	if err := checkNoMetadataServer(ctx); err != nil {
+		return err
+	}
+	return checkEmulator(ctx, host)
+}
+
+// checkEmulator makes sure the Auth emulator answers, when one is named: the Admin SDK asks it
+// about every token, and a wrong host or port would otherwise make every request wait for the
+// verification timeout and answer 503.
+func checkEmulator(ctx context.Context, host string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	conn, err := new(net.Dialer).DialContext(ctx, "tcp", host)
+	if err != nil {
+		return &configError{envEmulatorHost, fmt.Sprintf("is %.100q, and nothing answers there", host),
+			"start the emulator (firebase emulators:start --only auth) or set the host:port it prints"}
+	}
+	return conn.Close()
+}
 
 // refuseUnlessLocal refuses, in emulator mode, a request that did not come from this machine to
 // this machine: the client's address, every address a proxy says it forwarded for, the Host and
@@ -76,44 +138,6 @@ func forwardedFor(h http.Header) []string {
 		}
 	}
 	return addrs
-}
-
-// isLoopbackAddr reports whether an address (IP, with or without a port; IPv6 in brackets when
-// it has one) is a loopback address.
-func isLoopbackAddr(addr string) bool {
-	host := addr
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		host = h
-	}
-	ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
-	return ip != nil && ip.IsLoopback()
-}
-
-// isLoopbackName reports whether a host name (no port) is localhost or a loopback IP address.
-func isLoopbackName(host string) bool {
-	if ip := net.ParseIP(host); ip != nil {
-		return ip.IsLoopback()
-	}
-	return strings.EqualFold(host, "localhost")
-}
-
-// isLoopbackHost reports whether a Host header (port optional) names this machine: localhost,
-// *.localhost (which browsers never resolve through DNS), 127.0.0.0/8 or [::1].
-func isLoopbackHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	} else if strings.HasPrefix(hostport, "[") && strings.HasSuffix(hostport, "]") {
-		host = hostport[1 : len(hostport)-1]
-	}
-	host = strings.ToLower(host)
-	return isLoopbackName(host) || strings.HasSuffix(host, ".localhost")
-}
-
-// isLoopbackOrigin reports whether a browser's Origin is a page served from this machine.
-func isLoopbackOrigin(origin string) bool {
-	u, err := url.Parse(origin)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Path == "" && isLoopbackHost(u.Host)
 }
 
 // metadataProbeTimeout bounds looking for a metadata server: where one runs, it answers at once.

@@ -111,6 +111,11 @@ func newHandler(ctx context.Context, cfg config, deps dependencies) (*handler, e
 		}
 		cfg.projectID = id
 	}
+	if cfg.emulatorHost != "" {
+		if err := checkEmulatorAtStart(ctx, cfg.emulatorHost); err != nil {
+			return nil, err
+		}
+	}
 	timeout, wait := cmp.Or(deps.verifyTimeout, verifyTimeout), cmp.Or(deps.startWait, startWait)
 	// What runs in the background for the instance's life: the key refresh, the secret's reads.
 	life, stop := context.WithCancel(context.Background())
