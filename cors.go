@@ -47,13 +47,12 @@ func parseOrigins(v string) (corsPolicy, error) {
 // originProblem says why o is not an origin a browser sends, or "" when it is one.
 func originProblem(o string) string {
 	u, err := url.Parse(o)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Opaque != "" {
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil:
 		return "is not an http or https origin"
-	}
-	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(o[len(u.Scheme)+3:], "/?#") {
+	case !strings.EqualFold(o, u.Scheme+"://"+u.Host): // anything after scheme://host[:port]
 		return "has a path, a query or a trailing slash, which an Origin header never has"
-	}
-	if strings.HasSuffix(u.Host, ":") || u.Port() == defaultPorts[u.Scheme] {
+	case strings.HasSuffix(u.Host, ":") || u.Port() == defaultPorts[u.Scheme]:
 		return "names the default port or an empty one, which an Origin header never does"
 	}
 	return ""

@@ -27,16 +27,16 @@ type hmacRequest struct {
 // exactly (escapes decoded, case kept), and a name given twice in any object is refused, so a
 // duplicate userExternalId can never be settled by "the last one wins".
 func parseRequest(r *http.Request) (hmacRequest, *apiError) {
-	var req hmacRequest
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		return req, errMethodNotAllowed
+		return hmacRequest{}, errMethodNotAllowed
 	}
 	body, apiErr := readBody(r)
 	if apiErr != nil || len(bytes.TrimSpace(body)) == 0 {
-		return req, apiErr
+		return hmacRequest{}, apiErr
 	}
 	// onCall matches this header exactly, as Node reads it (repeated headers joined with ", "),
 	// and from here on streams its refusals too.
+	req := hmacRequest{protocol: protocolREST}
 	if r.Method == http.MethodPost && strings.Join(r.Header.Values("Accept"), ", ") == "text/event-stream" {
 		req.protocol = protocolStream
 	}
@@ -47,20 +47,27 @@ func parseRequest(r *http.Request) (hmacRequest, *apiError) {
 	if apiErr != nil {
 		return req, apiErr
 	}
-	if fields.Data == nil {
-		req.protocol = protocolREST // a REST body: answered as REST, whatever it accepts
-		req.claimedID, apiErr = claimedExternalID(fields.UserExternalID)
-		return req, apiErr
+	if fields.Data == nil { // a REST body: answered as REST, whatever it accepts
+		claimed, apiErr := claimedExternalID(fields.UserExternalID)
+		return hmacRequest{protocol: protocolREST, claimedID: claimed}, apiErr
 	}
-	if r.Method != http.MethodPost {
+	return callableRequest(r.Method, req.protocol, fields)
+}
+
+// callableRequest reads a callable body, {"data": …}: only on POST, with nothing beside data.
+// Until it is known to be one, a refusal goes out in protocol p.
+func callableRequest(method string, p protocol, fields bodyFields) (hmacRequest, *apiError) {
+	req := hmacRequest{protocol: p}
+	if method != http.MethodPost {
 		return req, badRequest("callable_not_post", `Callable requests ({"data": …}) must use POST.`)
 	}
 	if fields.UserExternalID != nil || fields.Others != nil {
 		return req, badRequest("callable_extra_keys", `A callable request body must be exactly {"data": …}.`)
 	}
-	if req.protocol != protocolStream {
+	if p != protocolStream {
 		req.protocol = protocolCallable
 	}
+	var apiErr *apiError
 	req.claimedID, apiErr = callableClaim(fields.Data)
 	return req, apiErr
 }
