@@ -133,8 +133,45 @@ func TestAppCheckReplay(t *testing.T) {
 
 	google.Set(func(g *standin.Google) { g.ConsumeDown = true })
 	down := callWithAppCheck(t, h, google.AppCheckToken(google.AppCheckClaims(map[string]any{"jti": "fresh"})))
-	if down.Code != http.StatusServiceUnavailable || down.Header().Get("Retry-After") == "" {
-		t.Errorf("App Check API down: got %d, want 503 with Retry-After", down.Code)
+	checkRefused(t, down, http.StatusServiceUnavailable, "UNAVAILABLE")
+	if down.Header().Get("Retry-After") == "" {
+		t.Errorf("App Check API down: got 503 without Retry-After")
+	}
+}
+
+// TestAppCheckReplayRefusals: what else the App Check API answers. A token it will not consume
+// (400: not a limited-use token) is the client's to mend, 401; the API refusing the function's
+// own credentials (401, 403) is the operator's, 500; a quota or an outage, 503. None is a token
+// accepted as consumed.
+func TestAppCheckReplayRefusals(t *testing.T) {
+	tests := []struct {
+		name                   string
+		apiStatus              int
+		wantCode               int
+		wantStatus, wantReason string
+		wantSeverity           string
+	}{
+		{"a token that is not limited-use (400)", 400, 401, "UNAUTHENTICATED", "app_check_not_consumable", "WARNING"},
+		{"the function's credentials refused (401)", 401, 500, "INTERNAL", "app_check_consume_refused", "ERROR"},
+		{"the function's credentials refused (403)", 403, 500, "INTERNAL", "app_check_consume_refused", "ERROR"},
+		{"over a quota (429)", 429, 503, "UNAVAILABLE", "app_check_consume_failed", "ERROR"},
+		{"unavailable (503)", 503, 503, "UNAVAILABLE", "app_check_consume_failed", "ERROR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, logs := newTestHandler(t, appCheckConfig(true, true), dependencies{authOptions: []option.ClientOption{option.WithoutAuthentication()}})
+			google.Set(func(g *standin.Google) { g.ConsumeStatus = tt.apiStatus })
+			w := callWithAppCheck(t, h, google.AppCheckToken(google.AppCheckClaims(map[string]any{"jti": t.Name()})))
+			checkRefused(t, w, tt.wantCode, tt.wantStatus)
+			wantHeader := map[int][2]string{401: {"WWW-Authenticate", "Bearer"}, 503: {"Retry-After", retryAfterSeconds}}[tt.wantCode]
+			if wantHeader[0] != "" && w.Header().Get(wantHeader[0]) != wantHeader[1] {
+				t.Errorf("%s: got %q, want %q", wantHeader[0], w.Header().Get(wantHeader[0]), wantHeader[1])
+			}
+			lines := logLines(t, logs.String())
+			if line := lines[len(lines)-1]; line["reason"] != tt.wantReason || line["severity"] != tt.wantSeverity || line["appCheck"] != appCheckInvalid {
+				t.Errorf("log line %v: want %s, reason %s, appCheck invalid", line, tt.wantSeverity, tt.wantReason)
+			}
+		})
 	}
 }
 

@@ -174,6 +174,42 @@ func TestRevocation(t *testing.T) {
 	}
 }
 
+// TestAuthBackendRefusals: with CHECK_REVOKED, the Auth backend refusing the function's own
+// credentials (its service account lacks the role) is the operator's to fix: 500 INTERNAL,
+// logged as an ERROR. It is not the user's bad token (401, which signs them out) nor an outage
+// (503, which asks them to retry).
+func TestAuthBackendRefusals(t *testing.T) {
+	cfg := testConfig()
+	cfg.checkRevoked = true
+	tests := []struct {
+		name         string
+		lookupStatus int
+	}{
+		{"permission denied (403)", 403},
+		{"credentials not accepted (401)", 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, logs := newTestHandler(t, cfg, dependencies{authOptions: []option.ClientOption{option.WithoutAuthentication()}, verifyTimeout: time.Second})
+			google.Set(func(g *standin.Google) {
+				g.Users[testUID] = standin.User{}
+				g.LookupStatus = tt.lookupStatus
+			})
+			w := call(h, "POST", "", "Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil)))
+			checkRefused(t, w, http.StatusInternalServerError, "INTERNAL")
+			for _, name := range []string{"Retry-After", "WWW-Authenticate"} {
+				if got := w.Header().Get(name); got != "" {
+					t.Errorf("%s: got %q, want none", name, got)
+				}
+			}
+			lines := logLines(t, logs.String())
+			if line := lines[len(lines)-1]; line["reason"] != "auth_backend_refused" || line["severity"] != "ERROR" {
+				t.Errorf("log line %v: want an ERROR, reason auth_backend_refused", line)
+			}
+		})
+	}
+}
+
 // TestKeysUnavailable: with a cold key cache and Google's key endpoint failing, a good token is
 // an outage (503), not a bad token (401).
 func TestKeysUnavailable(t *testing.T) {

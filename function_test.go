@@ -346,6 +346,33 @@ func checkHMAC(t *testing.T, a answer, p protocol, uid, wantHMAC string) {
 	}
 }
 
+// checkServed asserts a 200 answer in the protocol p carrying uid's HMAC, wantHMAC.
+func checkServed(t *testing.T, w *httptest.ResponseRecorder, p protocol, uid, wantHMAC string) {
+	t.Helper()
+	if w.Code != http.StatusOK {
+		t.Fatalf("status: got %d, want 200 (%.200s)", w.Code, w.Body.String())
+	}
+	checkHMAC(t, decode(t, w), p, uid, wantHMAC)
+}
+
+// checkRefused asserts a refusal: the HTTP status, the error shape with the canonical status
+// (decode allows only one of error, hmac and result, so no HMAC field), and no HMAC of testUID
+// anywhere in the body.
+func checkRefused(t *testing.T, w *httptest.ResponseRecorder, code int, status string) answer {
+	t.Helper()
+	if w.Code != code {
+		t.Fatalf("status: got %d, want %d (%.200s)", w.Code, code, w.Body.String())
+	}
+	a := decode(t, w)
+	if a.Error == nil || a.Error.Status != status {
+		t.Fatalf("got %.200s, want error status %s", w.Body.String(), status)
+	}
+	if strings.Contains(w.Body.String(), testUIDHMAC) {
+		t.Errorf("refusal %s holds an HMAC", w.Body.String())
+	}
+	return a
+}
+
 func TestErrorHeaders(t *testing.T) {
 	h, _ := newTestHandler(t, testConfig(), dependencies{})
 	tests := []struct {
@@ -556,6 +583,54 @@ func TestLogLevelSilencesRequests(t *testing.T) {
 	}
 }
 
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// TestChunkedBodyIsBounded: a body of unknown length (chunked, no Content-Length) is read only up
+// to the limit: over it, 413 with little more than 64 KiB read, not the whole body; at the limit,
+// judged as JSON.
+func TestChunkedBodyIsBounded(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig(), dependencies{})
+	bearer := "Bearer " + idToken(t, claimsFor(testUID, nil))
+	tests := []struct {
+		name     string
+		size     int
+		wantCode int
+	}{
+		{"1 MiB", 1 << 20, http.StatusRequestEntityTooLarge},
+		{"one byte over 64 KiB", maxBody + 1, http.StatusRequestEntityTooLarge},
+		{"exactly 64 KiB", maxBody, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := &countingReader{r: strings.NewReader(`{"x":"` + strings.Repeat("y", tt.size-8) + `"}`)}
+			r := httptest.NewRequest("POST", "/api/proficient-hmac", body)
+			r.ContentLength, r.TransferEncoding = -1, []string{"chunked"}
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Authorization", bearer)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if tt.wantCode == http.StatusOK {
+				checkServed(t, w, protocolREST, testUID, testUIDHMAC)
+			} else {
+				checkRefused(t, w, tt.wantCode, "INVALID_ARGUMENT")
+			}
+			if body.n > 70<<10 {
+				t.Errorf("read %d bytes of a %d-byte body: want at most 70 KiB", body.n, tt.size)
+			}
+		})
+	}
+}
+
 // TestRequestWithoutBody: a request built without a Body (net/http's server always sets one)
 // is an empty body, not a panic.
 func TestRequestWithoutBody(t *testing.T) {
@@ -578,16 +653,20 @@ func TestStreamingCallable(t *testing.T) {
 	tests := []struct {
 		name, body, auth, accept string
 		want                     string // the event's data, or "" for a plain JSON answer
+		severity, reason         string // of the request's log line
 	}{
 		{"result", `{"data":null}`, bearer, "text/event-stream",
-			`{"result":{"hmac":"` + testUIDHMAC + `","userExternalId":"` + testUID + `"}}`},
+			`{"result":{"hmac":"` + testUIDHMAC + `","userExternalId":"` + testUID + `"}}`, "INFO", "ok"},
 		{"another user's ID", `{"data":{"userExternalId":"someone-else"}}`, bearer, "text/event-stream",
-			`{"error":{"status":"PERMISSION_DENIED","message":"The HMAC is issued only for the signed-in user's UID; userExternalId must be that UID or absent."}}`},
+			`{"error":{"status":"PERMISSION_DENIED","message":"The HMAC is issued only for the signed-in user's UID; userExternalId must be that UID or absent."}}`,
+			"WARNING", "external_id_mismatch"},
 		{"signed out", `{"data":null}`, "", "text/event-stream",
-			`{"error":{"status":"UNAUTHENTICATED","message":"Sign in first: send the user's Firebase ID token as Authorization: Bearer \u003ctoken\u003e."}}`},
+			`{"error":{"status":"UNAUTHENTICATED","message":"Sign in first: send the user's Firebase ID token as Authorization: Bearer \u003ctoken\u003e."}}`,
+			"WARNING", "no_token"},
 		{"bad body", `{"data":null,"data":null}`, bearer, "text/event-stream",
-			`{"error":{"status":"INVALID_ARGUMENT","message":"The body names a member twice in one object: send each name once."}}`},
-		{"Accept matched exactly, as onCall does", `{"data":null}`, bearer, "text/event-stream, */*", ""},
+			`{"error":{"status":"INVALID_ARGUMENT","message":"The body names a member twice in one object: send each name once."}}`,
+			"WARNING", "duplicate_name"},
+		{"Accept matched exactly, as onCall does", `{"data":null}`, bearer, "text/event-stream, */*", "", "INFO", "ok"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -596,10 +675,17 @@ func TestStreamingCallable(t *testing.T) {
 				headers = append(headers, "Authorization", tt.auth)
 			}
 			w := call(h, "POST", tt.body, headers...)
+			lines := logLines(t, logs.String())
+			line := lines[len(lines)-1]
+			httpRequest, _ := line["httpRequest"].(map[string]any)
+			if line["severity"] != tt.severity || line["reason"] != tt.reason || httpRequest["status"] != float64(200) {
+				t.Errorf("log line %v: want %s, reason %s, status 200", line, tt.severity, tt.reason)
+			}
 			if tt.want == "" {
 				if got := w.Header().Get("Content-Type"); got != "application/json; charset=utf-8" {
 					t.Fatalf("Content-Type: got %q, want a plain JSON answer", got)
 				}
+				checkServed(t, w, protocolCallable, testUID, testUIDHMAC)
 				return
 			}
 			if w.Code != http.StatusOK {

@@ -42,6 +42,7 @@ func resetGoogle(t *testing.T) {
 			g.KeysDown, g.KeysDelay, g.LookupDown, g.LookupQuota, g.Users = false, 0, false, false, map[string]standin.User{}
 			g.Secret, g.SecretFail, g.SecretDelay, g.BadCRC = "", 0, 0, false
 			g.ConsumeDown, g.ConsumeDelay, g.JWKSDown = false, 0, false
+			g.LookupStatus, g.ConsumeStatus = 0, 0
 		})
 	})
 }
