@@ -101,9 +101,7 @@ func TestTokens(t *testing.T) {
 			}
 			a := decode(t, w)
 			if tt.wantCode == 200 {
-				if a.UserExternalID != testUID {
-					t.Errorf("userExternalId: got %q, want %q", a.UserExternalID, testUID)
-				}
+				checkHMAC(t, a, protocolREST, testUID, testUIDHMAC)
 			} else if tt.wantCode == 401 && a.Error.Status != "UNAUTHENTICATED" || tt.wantCode == 403 && a.Error.Status != "PERMISSION_DENIED" {
 				t.Errorf("status: got %q for HTTP %d", a.Error.Status, tt.wantCode)
 			}
@@ -161,8 +159,10 @@ func TestRevocation(t *testing.T) {
 				}
 			})
 			w := call(h, "POST", "", "Authorization", "Bearer "+token(t))
-			if w.Code != tt.wantCode {
-				t.Fatalf("status: got %d, want %d (%s)", w.Code, tt.wantCode, w.Body.String())
+			if tt.wantCode == 200 {
+				checkServed(t, w, protocolREST, testUID, testUIDHMAC)
+			} else {
+				checkRefused(t, w, tt.wantCode, map[int]string{401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 503: "UNAVAILABLE"}[tt.wantCode])
 			}
 			if want := `"reason":"` + tt.wantReason + `"`; !strings.Contains(logs.String(), want) {
 				t.Errorf("log %q: want %s", logs.String(), want)
@@ -223,16 +223,12 @@ func TestKeysUnavailable(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("status: got %d, want 503 (%s)", w.Code, w.Body.String())
 	}
-	if a := decode(t, w); a.Error.Status != "UNAVAILABLE" {
-		t.Errorf("status: got %q, want UNAVAILABLE", a.Error.Status)
-	}
+	checkRefused(t, w, http.StatusServiceUnavailable, "UNAVAILABLE")
 	if w.Header().Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
 	}
 	google.Set(func(g *standin.Google) { g.KeysDown = false })
-	if w := call(h, "POST", "", "Authorization", "Bearer "+token); w.Code != http.StatusOK {
-		t.Errorf("after recovery: got %d, want 200", w.Code)
-	}
+	checkServed(t, call(h, "POST", "", "Authorization", "Bearer "+token), protocolREST, testUID, testUIDHMAC)
 }
 
 func TestBearerToken(t *testing.T) {
@@ -266,9 +262,7 @@ func TestKeysFetchedAtStart(t *testing.T) {
 	if got := google.KeyFetches() - before; got != 1 {
 		t.Fatalf("key fetches at start: got %d, want 1", got)
 	}
-	if w := call(h, "POST", "", "Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil))); w.Code != http.StatusOK {
-		t.Fatalf("status: got %d, want 200", w.Code)
-	}
+	checkServed(t, call(h, "POST", "", "Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil))), protocolREST, testUID, testUIDHMAC)
 	if got := google.KeyFetches() - before; got != 1 {
 		t.Errorf("key fetches after the first request: got %d, want still 1", got)
 	}
@@ -284,9 +278,7 @@ func TestKeysSlow(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("got %d, Retry-After %q; want 503 with Retry-After (%s)", w.Code, w.Header().Get("Retry-After"), w.Body.String())
 	}
-	if a := decode(t, w); a.Error.Status != "UNAVAILABLE" {
-		t.Errorf("status: got %q, want UNAVAILABLE", a.Error.Status)
-	}
+	checkRefused(t, w, http.StatusServiceUnavailable, "UNAVAILABLE")
 }
 
 // TestExpiredTokenMessages: a token the function finds expired (within the SDK's 300 s) is
@@ -321,13 +313,8 @@ func TestOversizedTokenRefusedBeforeTheSDK(t *testing.T) {
 		t.Fatalf("bad test: the token under the bound is %d bytes", len(under))
 	}
 	over := idToken(t, claimsFor(testUID, map[string]any{"pad": strings.Repeat("p", maxIDToken)}))
-	if w := call(h, "POST", "", "Authorization", "Bearer "+under); w.Code != http.StatusOK {
-		t.Errorf("%d bytes: got %d, want 200", len(under), w.Code)
-	}
-	w := call(h, "POST", "", "Authorization", "Bearer "+over)
-	if w.Code != http.StatusUnauthorized || decode(t, w).Error.Status != "UNAUTHENTICATED" {
-		t.Fatalf("%d bytes: got %d, want 401 UNAUTHENTICATED", len(over), w.Code)
-	}
+	checkServed(t, call(h, "POST", "", "Authorization", "Bearer "+under), protocolREST, testUID, testUIDHMAC)
+	checkRefused(t, call(h, "POST", "", "Authorization", "Bearer "+over), http.StatusUnauthorized, "UNAUTHENTICATED")
 	if !strings.Contains(logs.String(), `"reason":"token_too_large"`) {
 		t.Errorf("log %q: want reason token_too_large", logs.String())
 	}

@@ -269,6 +269,9 @@ func TestRequests(t *testing.T) {
 			if a.Error.Message == "" || strings.Contains(w.Body.String(), token) || strings.Contains(w.Body.String(), testSecret) {
 				t.Errorf("error message %q: want a plain sentence without token or secret", a.Error.Message)
 			}
+			if strings.Contains(w.Body.String(), testUIDHMAC) {
+				t.Errorf("refusal %s holds the HMAC", w.Body.String())
+			}
 		})
 	}
 }
@@ -278,6 +281,7 @@ func TestRequests(t *testing.T) {
 func TestLoneSurrogateClaim(t *testing.T) {
 	h, _ := newTestHandler(t, testConfig(), dependencies{})
 	uid := "user-\uFFFD"
+	uidHMAC := "3iUO+dBbfPM1fBN+C7gQKiW1spIoG7LZlFD1A+scYyw=" // computed with openssl and Node
 	bearer := "Bearer " + idToken(t, claimsFor(uid, nil))
 	tests := []struct {
 		name, body string
@@ -287,13 +291,20 @@ func TestLoneSurrogateClaim(t *testing.T) {
 		{"U+FFFD escaped", `{"data":{"userExternalId":"user-\ufffd"}}`, 200},
 		{"U+FFFD raw", `{"data":{"userExternalId":"user-\uFFFD"}}`, 200},
 		{"REST, lone surrogate", `{"userExternalId":"user-\udfff"}`, 403},
+		{"REST, U+FFFD escaped", `{"userExternalId":"user-\ufffd"}`, 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := call(h, "POST", tt.body, "Content-Type", "application/json", "Authorization", bearer)
-			if w.Code != tt.wantCode {
-				t.Errorf("status: got %d, want %d (body %.200q)", w.Code, tt.wantCode, w.Body.String())
+			if tt.wantCode == http.StatusOK {
+				p := protocolREST
+				if strings.HasPrefix(tt.body, `{"data"`) {
+					p = protocolCallable
+				}
+				checkServed(t, w, p, uid, uidHMAC)
+				return
 			}
+			checkRefused(t, w, tt.wantCode, "PERMISSION_DENIED")
 		})
 	}
 }
@@ -319,11 +330,19 @@ func TestHeadersAsNodeReadsThem(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := call(h, "POST", `{"data":null}`, append([]string{"Content-Type", "application/json", "Authorization", bearer}, tt.headers...)...)
-			if w.Code != tt.wantCode {
-				t.Errorf("status: got %d, want %d (body %.200q)", w.Code, tt.wantCode, w.Body.String())
-			}
 			if got := w.Header().Get("Content-Type"); got != tt.wantContent {
 				t.Errorf("Content-Type: got %q, want %q", got, tt.wantContent)
+			}
+			switch {
+			case tt.wantCode != http.StatusOK:
+				checkRefused(t, w, tt.wantCode, "INVALID_ARGUMENT")
+			case tt.wantContent == "text/event-stream":
+				want := `data: {"result":{"hmac":"` + testUIDHMAC + `","userExternalId":"` + testUID + `"}}` + "\n\n"
+				if w.Code != http.StatusOK || w.Body.String() != want {
+					t.Errorf("got %d %q, want 200 %q", w.Code, w.Body.String(), want)
+				}
+			default:
+				checkServed(t, w, protocolCallable, testUID, testUIDHMAC)
 			}
 		})
 	}
@@ -378,10 +397,12 @@ func TestErrorHeaders(t *testing.T) {
 	tests := []struct {
 		name, method, auth string
 		header, want       string
+		wantCode           int
+		wantStatus         string
 	}{
-		{"405 names the allowed methods", "PUT", "", "Allow", "GET, POST, OPTIONS"},
-		{"401 without a token: RFC 6750, no error code", "POST", "", "WWW-Authenticate", "Bearer"},
-		{"401 with a bad token", "POST", "Bearer x.y.z", "WWW-Authenticate", `Bearer error="invalid_token"`},
+		{"405 names the allowed methods", "PUT", "", "Allow", "GET, POST, OPTIONS", 405, "UNIMPLEMENTED"},
+		{"401 without a token: RFC 6750, no error code", "POST", "", "WWW-Authenticate", "Bearer", 401, "UNAUTHENTICATED"},
+		{"401 with a bad token", "POST", "Bearer x.y.z", "WWW-Authenticate", `Bearer error="invalid_token"`, 401, "UNAUTHENTICATED"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -393,6 +414,7 @@ func TestErrorHeaders(t *testing.T) {
 			if got := w.Header().Get(tt.header); got != tt.want {
 				t.Errorf("%s: got %q, want %q", tt.header, got, tt.want)
 			}
+			checkRefused(t, w, tt.wantCode, tt.wantStatus)
 		})
 	}
 }
@@ -401,9 +423,7 @@ func TestTwoAuthorizationHeadersAreRefused(t *testing.T) {
 	h, _ := newTestHandler(t, testConfig(), dependencies{})
 	token := idToken(t, claimsFor(testUID, nil))
 	w := call(h, "POST", "", "Authorization", "Bearer "+token, "Authorization", "Bearer "+token)
-	if w.Code != http.StatusUnauthorized {
-		t.Errorf("status: got %d, want 401", w.Code)
-	}
+	checkRefused(t, w, http.StatusUnauthorized, "UNAUTHENTICATED")
 }
 
 func TestTokenInQueryOrCookieIsNotRead(t *testing.T) {
@@ -413,9 +433,7 @@ func TestTokenInQueryOrCookieIsNotRead(t *testing.T) {
 	req.AddCookie(&http.Cookie{Name: "__session", Value: token})
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
-	if w.Code != http.StatusUnauthorized {
-		t.Errorf("status: got %d, want 401", w.Code)
-	}
+	checkRefused(t, w, http.StatusUnauthorized, "UNAUTHENTICATED")
 }
 
 func TestCORS(t *testing.T) {
@@ -466,7 +484,15 @@ func TestCORS(t *testing.T) {
 				return
 			}
 			checkCommonHeaders(t, w, tt.wantCORS)
-			if tt.method != "OPTIONS" {
+			switch tt.wantCode {
+			case http.StatusOK:
+				checkServed(t, w, protocolREST, testUID, testUIDHMAC)
+				return
+			case http.StatusUnauthorized:
+				checkRefused(t, w, tt.wantCode, "UNAUTHENTICATED")
+				return
+			case http.StatusMethodNotAllowed:
+				checkRefused(t, w, tt.wantCode, "UNIMPLEMENTED")
 				return
 			}
 			if w.Body.Len() != 0 {
@@ -639,14 +665,13 @@ func TestRequestWithoutBody(t *testing.T) {
 		"Authorization": {"Bearer " + idToken(t, claimsFor(testUID, nil))}}}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
-	if w.Code != http.StatusOK {
-		t.Errorf("status: got %d, want 200", w.Code)
-	}
+	checkServed(t, w, protocolREST, testUID, testUIDHMAC)
 }
 
 // TestStreamingCallable: a callable POST with Accept: text/event-stream, as .stream() sends it,
 // is answered as onCall answers it: 200 and one event holding the result or the error, so the
-// SDK's stream settles either way.
+// SDK's stream settles either way. A refusal sent in a 200 is still logged as one: a WARNING
+// with its reason, beside the status sent.
 func TestStreamingCallable(t *testing.T) {
 	h, logs := newTestHandler(t, testConfig(), dependencies{})
 	bearer := "Bearer " + idToken(t, claimsFor(testUID, nil))
