@@ -15,6 +15,7 @@ import (
 //     ./... of a package with a test, a table of rows that pass, fail and skip, a parent that
 //     fails on its own after its row passed, and a fuzz test's two seeds; a package that does not
 //     build; one whose TestMain panics; one with no test files.
+//   - passing.jsonl: three of go.jsonl's passing tests.
 //   - node.jsonl: node --test with tools/test-events.mjs over a file that is not JavaScript; one
 //     whose before hook fails (sign-in) ahead of a test and of a table; and one with a test, a
 //     table of rows that pass, fail, skip and are todo, a parent that fails on its own, a parent
@@ -52,15 +53,20 @@ func TestCount(t *testing.T) {
 		},
 		{
 			name:       "at its floor",
-			args:       []string{"-floors", "testdata/floors", "go", "testdata/go.jsonl"},
-			wantCounts: "5 4 1",
-			notReport:  []string{"floor"},
+			args:       []string{"-floors", "testdata/floors", "exact", "testdata/passing.jsonl"},
+			wantCounts: "3 0 0",
 		},
 		{
-			name:       "under its floor: one more failure, and how the output ends",
-			args:       []string{"-floors", "testdata/floors", "e2e", "testdata/node.jsonl", "testdata/text.log"},
-			wantCounts: "3 8 2",
-			wantReport: []string{"e2e: 12 tests counted, fewer than its floor of 13 (testdata/floors)", "    # the emulator stopped"},
+			name:       "under its floor with nothing failed: a failure, and how the output ends",
+			args:       []string{"-floors", "testdata/floors", "passing", "testdata/passing.jsonl", "testdata/text.log"},
+			wantCounts: "3 1 0",
+			wantReport: []string{"passing: 3 tests counted, fewer than its floor of 4 (testdata/floors)", "    # the emulator stopped"},
+		},
+		{
+			name:       "under its floor with tests failed: those failures alone",
+			args:       []string{"-floors", "testdata/floors", "e2e", "testdata/node.jsonl"},
+			wantCounts: "3 7 2",
+			notReport:  []string{"floor"},
 		},
 		{
 			name:       "no test at all, and no floor: a failure",
