@@ -15,20 +15,22 @@ test:
 	@tools/quiet-test.sh
 
 # Static checks (no production function over cyclomatic complexity 15), then the Go suite: hermetic, Google's endpoints and Secret Manager stood in on
-# loopback; fuzz seeds run as tests; deploy/ needs gcloud (list-files-for-upload, offline).
+# loopback; fuzz seeds run as tests; deploy/ needs gcloud (list-files-for-upload, offline); then
+# tools/testcount, which counts make test's tests.
 go-test:
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l .); if [[ -n $$unformatted ]]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(TOOL) staticcheck ./...
 	$(TOOL) gocyclo -over 15 $$(ls *.go | grep -v _test.go)
 	$(GO) test -race -count=1 $(GOTESTFLAGS) ./...
+	cd tools && $(GO) vet ./testcount && $(GO) tool staticcheck ./testcount && $(GO) test -count=1 $(GOTESTFLAGS) ./testcount
 
 # Real clients: the Auth emulator, the Firebase JS SDK in Node, Chromium loading public/ and the
 # README's snippets through a Vite dev server, the README's Next.js app under next dev (e2e/nextjs);
 # and the conformance suite against firebase-functions' own onCall (e2e/reference) in the
 # Functions emulator.
 e2e: e2e/node_modules/.package-lock.json e2e/reference/node_modules/.package-lock.json e2e/vite/node_modules/.package-lock.json e2e/nextjs/node_modules/.package-lock.json function
-	$(FIREBASE) emulators:exec --config e2e/firebase.json --only auth,functions --project $(PROJECT) "cd $(CURDIR)/e2e && node --test"
+	$(FIREBASE) emulators:exec --config e2e/firebase.json --only auth,functions --project $(PROJECT) "cd $(CURDIR)/e2e && node --test $(NODETESTFLAGS)"
 
 # The Auth emulator, the function against it and the demo page; Ctrl-C stops them all.
 dev: e2e/node_modules/.package-lock.json function

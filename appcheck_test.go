@@ -2,6 +2,7 @@ package proficienthmac
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -68,6 +69,9 @@ func TestAppCheck(t *testing.T) {
 				t.Fatalf("status: got %d, want %d (%s)", w.Code, tt.wantCode, w.Body.String())
 			}
 			a := decode(t, w)
+			if tt.wantCode == 200 {
+				checkHMAC(t, a, protocolCallable, testUID, testUIDHMAC)
+			}
 			if tt.wantCode == 401 {
 				if a.Error.Status != "UNAUTHENTICATED" || w.Header().Get("WWW-Authenticate") != "Bearer" {
 					t.Errorf("got %q, WWW-Authenticate %q; want UNAUTHENTICATED, plain Bearer (the ID token was fine)",
@@ -95,13 +99,9 @@ func TestAppCheckNotEnforced(t *testing.T) {
 		t.Fatal("App Check client made at start while not enforced")
 	}
 	invalid := google.AppCheckToken(google.AppCheckClaims(map[string]any{"aud": []string{"projects/other"}}))
-	if w := callWithAppCheck(t, h, invalid); w.Code != http.StatusOK {
-		t.Fatalf("first request: got %d, want 200", w.Code)
-	}
+	checkServed(t, callWithAppCheck(t, h, invalid), protocolCallable, testUID, testUIDHMAC)
 	<-h.appCheck.ready // the client the first request began to make
-	if w := callWithAppCheck(t, h, invalid); w.Code != http.StatusOK {
-		t.Fatalf("with the client made: got %d, want 200", w.Code)
-	}
+	checkServed(t, callWithAppCheck(t, h, invalid), protocolCallable, testUID, testUIDHMAC)
 	lines := logLines(t, logs.String())
 	last := lines[len(lines)-1]
 	if last["severity"] != "WARNING" || last["appCheck"] != appCheckInvalid || last["reason"] != "ok" {
@@ -119,22 +119,55 @@ func TestAppCheckReplay(t *testing.T) {
 
 	first := callWithAppCheck(t, h, token)
 	t.Logf("first use: %d %s", first.Code, strings.TrimSpace(first.Body.String()))
-	if first.Code != http.StatusOK {
-		t.Fatalf("first use: got %d, want 200", first.Code)
-	}
+	checkServed(t, first, protocolCallable, testUID, testUIDHMAC)
 	replay := callWithAppCheck(t, h, token)
 	t.Logf("replay:    %d %s", replay.Code, strings.TrimSpace(replay.Body.String()))
-	if replay.Code != http.StatusUnauthorized || decode(t, replay).Error.Status != "UNAUTHENTICATED" {
-		t.Fatalf("replay: got %d, want 401 UNAUTHENTICATED", replay.Code)
-	}
+	checkRefused(t, replay, http.StatusUnauthorized, "UNAUTHENTICATED")
 	if !strings.Contains(logs.String(), `"reason":"app_check_replayed"`) {
 		t.Errorf("log %q: want reason app_check_replayed", logs.String())
 	}
 
 	google.Set(func(g *standin.Google) { g.ConsumeDown = true })
 	down := callWithAppCheck(t, h, google.AppCheckToken(google.AppCheckClaims(map[string]any{"jti": "fresh"})))
-	if down.Code != http.StatusServiceUnavailable || down.Header().Get("Retry-After") == "" {
-		t.Errorf("App Check API down: got %d, want 503 with Retry-After", down.Code)
+	checkRefused(t, down, http.StatusServiceUnavailable, "UNAVAILABLE")
+	if down.Header().Get("Retry-After") == "" {
+		t.Errorf("App Check API down: got 503 without Retry-After")
+	}
+}
+
+// TestAppCheckReplayRefusals: what else the App Check API answers. A token it will not consume
+// (400: not a limited-use token) is the client's to mend, 401; the API refusing the function's
+// own credentials (401, 403) is the operator's, 500; a quota or an outage, 503. None is a token
+// accepted as consumed.
+func TestAppCheckReplayRefusals(t *testing.T) {
+	tests := []struct {
+		name                   string
+		apiStatus              int
+		wantCode               int
+		wantStatus, wantReason string
+		wantSeverity           string
+	}{
+		{"a token that is not limited-use (400)", 400, 401, "UNAUTHENTICATED", "app_check_not_consumable", "WARNING"},
+		{"the function's credentials refused (401)", 401, 500, "INTERNAL", "app_check_consume_refused", "ERROR"},
+		{"the function's credentials refused (403)", 403, 500, "INTERNAL", "app_check_consume_refused", "ERROR"},
+		{"over a quota (429)", 429, 503, "UNAVAILABLE", "app_check_consume_failed", "ERROR"},
+		{"unavailable (503)", 503, 503, "UNAVAILABLE", "app_check_consume_failed", "ERROR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, logs := newTestHandler(t, appCheckConfig(true, true), dependencies{authOptions: []option.ClientOption{option.WithoutAuthentication()}})
+			google.Set(func(g *standin.Google) { g.ConsumeStatus = tt.apiStatus })
+			w := callWithAppCheck(t, h, google.AppCheckToken(google.AppCheckClaims(map[string]any{"jti": t.Name()})))
+			checkRefused(t, w, tt.wantCode, tt.wantStatus)
+			wantHeader := map[int][2]string{401: {"WWW-Authenticate", "Bearer"}, 503: {"Retry-After", retryAfterSeconds}}[tt.wantCode]
+			if wantHeader[0] != "" && w.Header().Get(wantHeader[0]) != wantHeader[1] {
+				t.Errorf("%s: got %q, want %q", wantHeader[0], w.Header().Get(wantHeader[0]), wantHeader[1])
+			}
+			lines := logLines(t, logs.String())
+			if line := lines[len(lines)-1]; line["reason"] != tt.wantReason || line["severity"] != tt.wantSeverity || line["appCheck"] != appCheckInvalid {
+				t.Errorf("log line %v: want %s, reason %s, appCheck invalid", line, tt.wantSeverity, tt.wantReason)
+			}
+		})
 	}
 }
 
@@ -154,13 +187,9 @@ func TestAppCheckKeysUnavailable(t *testing.T) {
 	h, _ := newTestHandler(t, appCheckConfig(true, false), dependencies{verifyTimeout: time.Second})
 	token := google.AppCheckToken(google.AppCheckClaims(nil))
 	w := callWithAppCheck(t, h, token)
-	if w.Code != http.StatusServiceUnavailable || decode(t, w).Error.Status != "UNAVAILABLE" {
-		t.Fatalf("JWKS down: got %d, want 503 UNAVAILABLE", w.Code)
-	}
+	checkRefused(t, w, http.StatusServiceUnavailable, "UNAVAILABLE")
 	google.Set(func(g *standin.Google) { g.JWKSDown = false })
-	if w := callWithAppCheck(t, h, token); w.Code != http.StatusOK {
-		t.Errorf("JWKS back: got %d, want 200 (%s)", w.Code, w.Body.String())
-	}
+	checkServed(t, callWithAppCheck(t, h, token), protocolCallable, testUID, testUIDHMAC)
 }
 
 // TestAppCheckConsumeHangs: with the App Check API hanging (the stand-in answers 200 only after
@@ -180,8 +209,9 @@ func TestAppCheckConsumeHangs(t *testing.T) {
 			h, logs := newTestHandler(t, appCheckConfig(true, true), tt.deps)
 			google.Set(func(g *standin.Google) { g.ConsumeDelay = 30 * time.Second })
 			w := callWithAppCheck(t, h, google.AppCheckToken(google.AppCheckClaims(map[string]any{"jti": t.Name()})))
-			if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
-				t.Fatalf("got %d, Retry-After %q; want 503 with Retry-After (%s)", w.Code, w.Header().Get("Retry-After"), w.Body.String())
+			checkRefused(t, w, http.StatusServiceUnavailable, "UNAVAILABLE")
+			if w.Header().Get("Retry-After") == "" {
+				t.Errorf("503 without Retry-After")
 			}
 			if !strings.Contains(logs.String(), `"reason":"app_check_consume_failed"`) {
 				t.Errorf("log %q: want reason app_check_consume_failed", logs.String())
@@ -208,9 +238,10 @@ func TestRequestWithoutBodyIsNotCancelledByTheBodyDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("status: got %d, want 503", resp.StatusCode)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"status":"UNAVAILABLE"`) || strings.Contains(string(body), testUIDHMAC) {
+		t.Fatalf("got %d %s, want 503 UNAVAILABLE without an HMAC", resp.StatusCode, body)
 	}
 	if got := logs.String(); !strings.Contains(got, "deadline exceeded") || strings.Contains(got, "context canceled") {
 		t.Errorf("log %q: want the request ended by its deadline, not cancelled", got)

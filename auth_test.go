@@ -101,9 +101,7 @@ func TestTokens(t *testing.T) {
 			}
 			a := decode(t, w)
 			if tt.wantCode == 200 {
-				if a.UserExternalID != testUID {
-					t.Errorf("userExternalId: got %q, want %q", a.UserExternalID, testUID)
-				}
+				checkHMAC(t, a, protocolREST, testUID, testUIDHMAC)
 			} else if tt.wantCode == 401 && a.Error.Status != "UNAUTHENTICATED" || tt.wantCode == 403 && a.Error.Status != "PERMISSION_DENIED" {
 				t.Errorf("status: got %q for HTTP %d", a.Error.Status, tt.wantCode)
 			}
@@ -161,14 +159,52 @@ func TestRevocation(t *testing.T) {
 				}
 			})
 			w := call(h, "POST", "", "Authorization", "Bearer "+token(t))
-			if w.Code != tt.wantCode {
-				t.Fatalf("status: got %d, want %d (%s)", w.Code, tt.wantCode, w.Body.String())
+			if tt.wantCode == 200 {
+				checkServed(t, w, protocolREST, testUID, testUIDHMAC)
+			} else {
+				checkRefused(t, w, tt.wantCode, map[int]string{401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 503: "UNAVAILABLE"}[tt.wantCode])
 			}
 			if want := `"reason":"` + tt.wantReason + `"`; !strings.Contains(logs.String(), want) {
 				t.Errorf("log %q: want %s", logs.String(), want)
 			}
 			if tt.wantCode == 503 && w.Header().Get("Retry-After") == "" {
 				t.Error("503 without Retry-After")
+			}
+		})
+	}
+}
+
+// TestAuthBackendRefusals: with CHECK_REVOKED, the Auth backend refusing the function's own
+// credentials (its service account lacks the role) is the operator's to fix: 500 INTERNAL,
+// logged as an ERROR. It is not the user's bad token (401, which signs them out) nor an outage
+// (503, which asks them to retry).
+func TestAuthBackendRefusals(t *testing.T) {
+	cfg := testConfig()
+	cfg.checkRevoked = true
+	tests := []struct {
+		name         string
+		lookupStatus int
+	}{
+		{"permission denied (403)", 403},
+		{"credentials not accepted (401)", 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, logs := newTestHandler(t, cfg, dependencies{authOptions: []option.ClientOption{option.WithoutAuthentication()}, verifyTimeout: time.Second})
+			google.Set(func(g *standin.Google) {
+				g.Users[testUID] = standin.User{}
+				g.LookupStatus = tt.lookupStatus
+			})
+			w := call(h, "POST", "", "Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil)))
+			checkRefused(t, w, http.StatusInternalServerError, "INTERNAL")
+			for _, name := range []string{"Retry-After", "WWW-Authenticate"} {
+				if got := w.Header().Get(name); got != "" {
+					t.Errorf("%s: got %q, want none", name, got)
+				}
+			}
+			lines := logLines(t, logs.String())
+			if line := lines[len(lines)-1]; line["reason"] != "auth_backend_refused" || line["severity"] != "ERROR" {
+				t.Errorf("log line %v: want an ERROR, reason auth_backend_refused", line)
 			}
 		})
 	}
@@ -229,13 +265,8 @@ func TestOversizedTokenRefusedBeforeTheSDK(t *testing.T) {
 		t.Fatalf("bad test: the token under the bound is %d bytes", len(under))
 	}
 	over := idToken(t, claimsFor(testUID, map[string]any{"pad": strings.Repeat("p", maxIDToken)}))
-	if w := call(h, "POST", "", "Authorization", "Bearer "+under); w.Code != http.StatusOK {
-		t.Errorf("%d bytes: got %d, want 200", len(under), w.Code)
-	}
-	w := call(h, "POST", "", "Authorization", "Bearer "+over)
-	if w.Code != http.StatusUnauthorized || decode(t, w).Error.Status != "UNAUTHENTICATED" {
-		t.Fatalf("%d bytes: got %d, want 401 UNAUTHENTICATED", len(over), w.Code)
-	}
+	checkServed(t, call(h, "POST", "", "Authorization", "Bearer "+under), protocolREST, testUID, testUIDHMAC)
+	checkRefused(t, call(h, "POST", "", "Authorization", "Bearer "+over), http.StatusUnauthorized, "UNAUTHENTICATED")
 	if !strings.Contains(logs.String(), `"reason":"token_too_large"`) {
 		t.Errorf("log %q: want reason token_too_large", logs.String())
 	}

@@ -114,7 +114,11 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("logLevel: got %v, want WARN", cfg.logLevel)
 			}
 		}},
-		{"LOG_LEVEL=DEBUG", with(map[string]string{"LOG_LEVEL": "DEBUG"}), "", nil},
+		{"LOG_LEVEL=DEBUG", with(map[string]string{"LOG_LEVEL": "DEBUG"}), "", func(t *testing.T, cfg config) {
+			if cfg.logLevel != slog.LevelDebug {
+				t.Errorf("logLevel: got %v, want DEBUG", cfg.logLevel)
+			}
+		}},
 		{"LOG_LEVEL unknown", with(map[string]string{"LOG_LEVEL": "verbose"}), "LOG_LEVEL", nil},
 		{"emulator locally", with(map[string]string{envEmulatorHost: "127.0.0.1:9099"}), "", nil},
 		{"emulator on Cloud Run", with(map[string]string{envEmulatorHost: "127.0.0.1:9099", "K_SERVICE": "proficient-hmac"}), envEmulatorHost, nil},

@@ -133,6 +133,9 @@ func TestEmulatorModeServesLoopbackOnly(t *testing.T) {
 			if got := w.Header().Get("Access-Control-Allow-Origin"); (got != "") != tt.wantCORS || got != "" && got != tt.origin {
 				t.Errorf("Access-Control-Allow-Origin: got %q, want CORS %v for %q", got, tt.wantCORS, tt.origin)
 			}
+			if tt.wantCode == 200 {
+				checkServed(t, w, protocolREST, testUID, testUIDHMAC)
+			}
 			if tt.wantCode == 403 {
 				body := w.Body.String()
 				if a := decode(t, w); a.Error == nil || a.Error.Status != "PERMISSION_DENIED" || !strings.Contains(a.Error.Message, "is not a loopback address") {
@@ -243,7 +246,8 @@ func TestEmulatorModeRefusesANetworkPeer(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != tt.wantCode || tt.wantCode == http.StatusForbidden && !strings.Contains(string(body), "the client address") {
+		if resp.StatusCode != tt.wantCode || strings.Contains(string(body), `"hmac"`) ||
+			tt.wantCode == http.StatusForbidden && !strings.Contains(string(body), "the client address") {
 			t.Errorf("%s: got %d %s, want %d", tt.name, resp.StatusCode, body, tt.wantCode)
 		}
 	}

@@ -276,6 +276,9 @@ func TestRequests(t *testing.T) {
 			if a.Error.Message == "" || strings.Contains(w.Body.String(), token) || strings.Contains(w.Body.String(), testSecret) {
 				t.Errorf("error message %q: want a plain sentence without token or secret", a.Error.Message)
 			}
+			if strings.Contains(w.Body.String(), testUIDHMAC) {
+				t.Errorf("refusal %s holds the HMAC", w.Body.String())
+			}
 		})
 	}
 }
@@ -285,6 +288,7 @@ func TestRequests(t *testing.T) {
 func TestLoneSurrogateClaim(t *testing.T) {
 	h, _ := newTestHandler(t, testConfig(), dependencies{})
 	uid := "user-\uFFFD"
+	uidHMAC := "3iUO+dBbfPM1fBN+C7gQKiW1spIoG7LZlFD1A+scYyw=" // computed with openssl and Node
 	bearer := "Bearer " + idToken(t, claimsFor(uid, nil))
 	tests := []struct {
 		name, body string
@@ -294,13 +298,20 @@ func TestLoneSurrogateClaim(t *testing.T) {
 		{"U+FFFD escaped", `{"data":{"userExternalId":"user-\ufffd"}}`, 200},
 		{"U+FFFD raw", `{"data":{"userExternalId":"user-\uFFFD"}}`, 200},
 		{"REST, lone surrogate", `{"userExternalId":"user-\udfff"}`, 403},
+		{"REST, U+FFFD escaped", `{"userExternalId":"user-\ufffd"}`, 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := call(h, "POST", tt.body, "Content-Type", "application/json", "Authorization", bearer)
-			if w.Code != tt.wantCode {
-				t.Errorf("status: got %d, want %d (body %.200q)", w.Code, tt.wantCode, w.Body.String())
+			if tt.wantCode == http.StatusOK {
+				p := protocolREST
+				if strings.HasPrefix(tt.body, `{"data"`) {
+					p = protocolCallable
+				}
+				checkServed(t, w, p, uid, uidHMAC)
+				return
 			}
+			checkRefused(t, w, tt.wantCode, "PERMISSION_DENIED")
 		})
 	}
 }
@@ -326,11 +337,19 @@ func TestHeadersAsNodeReadsThem(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := call(h, "POST", `{"data":null}`, append([]string{"Content-Type", "application/json", "Authorization", bearer}, tt.headers...)...)
-			if w.Code != tt.wantCode {
-				t.Errorf("status: got %d, want %d (body %.200q)", w.Code, tt.wantCode, w.Body.String())
-			}
 			if got := w.Header().Get("Content-Type"); got != tt.wantContent {
 				t.Errorf("Content-Type: got %q, want %q", got, tt.wantContent)
+			}
+			switch {
+			case tt.wantCode != http.StatusOK:
+				checkRefused(t, w, tt.wantCode, "INVALID_ARGUMENT")
+			case tt.wantContent == "text/event-stream":
+				want := `data: {"result":{"hmac":"` + testUIDHMAC + `","userExternalId":"` + testUID + `"}}` + "\n\n"
+				if w.Code != http.StatusOK || w.Body.String() != want {
+					t.Errorf("got %d %q, want 200 %q", w.Code, w.Body.String(), want)
+				}
+			default:
+				checkServed(t, w, protocolCallable, testUID, testUIDHMAC)
 			}
 		})
 	}
@@ -353,15 +372,44 @@ func checkHMAC(t *testing.T, a answer, p protocol, uid, wantHMAC string) {
 	}
 }
 
+// checkServed asserts a 200 answer in the protocol p carrying uid's HMAC, wantHMAC.
+func checkServed(t *testing.T, w *httptest.ResponseRecorder, p protocol, uid, wantHMAC string) {
+	t.Helper()
+	if w.Code != http.StatusOK {
+		t.Fatalf("status: got %d, want 200 (%.200s)", w.Code, w.Body.String())
+	}
+	checkHMAC(t, decode(t, w), p, uid, wantHMAC)
+}
+
+// checkRefused asserts a refusal: the HTTP status, the error shape with the canonical status
+// (decode allows only one of error, hmac and result, so no HMAC field), and no HMAC of testUID
+// anywhere in the body.
+func checkRefused(t *testing.T, w *httptest.ResponseRecorder, code int, status string) answer {
+	t.Helper()
+	if w.Code != code {
+		t.Fatalf("status: got %d, want %d (%.200s)", w.Code, code, w.Body.String())
+	}
+	a := decode(t, w)
+	if a.Error == nil || a.Error.Status != status {
+		t.Fatalf("got %.200s, want error status %s", w.Body.String(), status)
+	}
+	if strings.Contains(w.Body.String(), testUIDHMAC) {
+		t.Errorf("refusal %s holds an HMAC", w.Body.String())
+	}
+	return a
+}
+
 func TestErrorHeaders(t *testing.T) {
 	h, _ := newTestHandler(t, testConfig(), dependencies{})
 	tests := []struct {
 		name, method, auth string
 		header, want       string
+		wantCode           int
+		wantStatus         string
 	}{
-		{"405 names the allowed methods", "PUT", "", "Allow", "GET, POST, OPTIONS"},
-		{"401 without a token: RFC 6750, no error code", "POST", "", "WWW-Authenticate", "Bearer"},
-		{"401 with a bad token", "POST", "Bearer x.y.z", "WWW-Authenticate", `Bearer error="invalid_token"`},
+		{"405 names the allowed methods", "PUT", "", "Allow", "GET, POST, OPTIONS", 405, "UNIMPLEMENTED"},
+		{"401 without a token: RFC 6750, no error code", "POST", "", "WWW-Authenticate", "Bearer", 401, "UNAUTHENTICATED"},
+		{"401 with a bad token", "POST", "Bearer x.y.z", "WWW-Authenticate", `Bearer error="invalid_token"`, 401, "UNAUTHENTICATED"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -373,6 +421,7 @@ func TestErrorHeaders(t *testing.T) {
 			if got := w.Header().Get(tt.header); got != tt.want {
 				t.Errorf("%s: got %q, want %q", tt.header, got, tt.want)
 			}
+			checkRefused(t, w, tt.wantCode, tt.wantStatus)
 		})
 	}
 }
@@ -381,9 +430,7 @@ func TestTwoAuthorizationHeadersAreRefused(t *testing.T) {
 	h, _ := newTestHandler(t, testConfig(), dependencies{})
 	token := idToken(t, claimsFor(testUID, nil))
 	w := call(h, "POST", "", "Authorization", "Bearer "+token, "Authorization", "Bearer "+token)
-	if w.Code != http.StatusUnauthorized {
-		t.Errorf("status: got %d, want 401", w.Code)
-	}
+	checkRefused(t, w, http.StatusUnauthorized, "UNAUTHENTICATED")
 }
 
 func TestTokenInQueryOrCookieIsNotRead(t *testing.T) {
@@ -393,9 +440,7 @@ func TestTokenInQueryOrCookieIsNotRead(t *testing.T) {
 	req.AddCookie(&http.Cookie{Name: "__session", Value: token})
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
-	if w.Code != http.StatusUnauthorized {
-		t.Errorf("status: got %d, want 401", w.Code)
-	}
+	checkRefused(t, w, http.StatusUnauthorized, "UNAUTHENTICATED")
 }
 
 func TestCORS(t *testing.T) {
@@ -446,7 +491,15 @@ func TestCORS(t *testing.T) {
 				return
 			}
 			checkCommonHeaders(t, w, tt.wantCORS)
-			if tt.method != "OPTIONS" {
+			switch tt.wantCode {
+			case http.StatusOK:
+				checkServed(t, w, protocolREST, testUID, testUIDHMAC)
+				return
+			case http.StatusUnauthorized:
+				checkRefused(t, w, tt.wantCode, "UNAUTHENTICATED")
+				return
+			case http.StatusMethodNotAllowed:
+				checkRefused(t, w, tt.wantCode, "UNIMPLEMENTED")
 				return
 			}
 			if w.Body.Len() != 0 {
@@ -563,6 +616,54 @@ func TestLogLevelSilencesRequests(t *testing.T) {
 	}
 }
 
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// TestChunkedBodyIsBounded: a body of unknown length (chunked, no Content-Length) is read only up
+// to the limit: over it, 413 with little more than 64 KiB read, not the whole body; at the limit,
+// judged as JSON.
+func TestChunkedBodyIsBounded(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig(), dependencies{})
+	bearer := "Bearer " + idToken(t, claimsFor(testUID, nil))
+	tests := []struct {
+		name     string
+		size     int
+		wantCode int
+	}{
+		{"1 MiB", 1 << 20, http.StatusRequestEntityTooLarge},
+		{"one byte over 64 KiB", maxBody + 1, http.StatusRequestEntityTooLarge},
+		{"exactly 64 KiB", maxBody, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := &countingReader{r: strings.NewReader(`{"x":"` + strings.Repeat("y", tt.size-8) + `"}`)}
+			r := httptest.NewRequest("POST", "/api/proficient-hmac", body)
+			r.ContentLength, r.TransferEncoding = -1, []string{"chunked"}
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Authorization", bearer)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if tt.wantCode == http.StatusOK {
+				checkServed(t, w, protocolREST, testUID, testUIDHMAC)
+			} else {
+				checkRefused(t, w, tt.wantCode, "INVALID_ARGUMENT")
+			}
+			if body.n > 70<<10 {
+				t.Errorf("read %d bytes of a %d-byte body: want at most 70 KiB", body.n, tt.size)
+			}
+		})
+	}
+}
+
 // TestRequestWithoutBody: a request built without a Body (net/http's server always sets one)
 // is an empty body, not a panic.
 func TestRequestWithoutBody(t *testing.T) {
@@ -571,30 +672,33 @@ func TestRequestWithoutBody(t *testing.T) {
 		"Authorization": {"Bearer " + idToken(t, claimsFor(testUID, nil))}}}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
-	if w.Code != http.StatusOK {
-		t.Errorf("status: got %d, want 200", w.Code)
-	}
+	checkServed(t, w, protocolREST, testUID, testUIDHMAC)
 }
 
 // TestStreamingCallable: a callable POST with Accept: text/event-stream, as .stream() sends it,
 // is answered as onCall answers it: 200 and one event holding the result or the error, so the
-// SDK's stream settles either way.
+// SDK's stream settles either way. A refusal sent in a 200 is still logged as one: a WARNING
+// with its reason, beside the status sent.
 func TestStreamingCallable(t *testing.T) {
 	h, logs := newTestHandler(t, testConfig(), dependencies{})
 	bearer := "Bearer " + idToken(t, claimsFor(testUID, nil))
 	tests := []struct {
 		name, body, auth, accept string
 		want                     string // the event's data, or "" for a plain JSON answer
+		severity, reason         string // of the request's log line
 	}{
 		{"result", `{"data":null}`, bearer, "text/event-stream",
-			`{"result":{"hmac":"` + testUIDHMAC + `","userExternalId":"` + testUID + `"}}`},
+			`{"result":{"hmac":"` + testUIDHMAC + `","userExternalId":"` + testUID + `"}}`, "INFO", "ok"},
 		{"another user's ID", `{"data":{"userExternalId":"someone-else"}}`, bearer, "text/event-stream",
-			`{"error":{"status":"PERMISSION_DENIED","message":"The HMAC is issued only for the signed-in user's UID; userExternalId must be that UID or absent."}}`},
+			`{"error":{"status":"PERMISSION_DENIED","message":"The HMAC is issued only for the signed-in user's UID; userExternalId must be that UID or absent."}}`,
+			"WARNING", "external_id_mismatch"},
 		{"signed out", `{"data":null}`, "", "text/event-stream",
-			`{"error":{"status":"UNAUTHENTICATED","message":"Sign in first: send the user's Firebase ID token as Authorization: Bearer \u003ctoken\u003e."}}`},
+			`{"error":{"status":"UNAUTHENTICATED","message":"Sign in first: send the user's Firebase ID token as Authorization: Bearer \u003ctoken\u003e."}}`,
+			"WARNING", "no_token"},
 		{"bad body", `{"data":null,"data":null}`, bearer, "text/event-stream",
-			`{"error":{"status":"INVALID_ARGUMENT","message":"The body names a member twice in one object: send each name once."}}`},
-		{"Accept matched exactly, as onCall does", `{"data":null}`, bearer, "text/event-stream, */*", ""},
+			`{"error":{"status":"INVALID_ARGUMENT","message":"The body names a member twice in one object: send each name once."}}`,
+			"WARNING", "duplicate_name"},
+		{"Accept matched exactly, as onCall does", `{"data":null}`, bearer, "text/event-stream, */*", "", "INFO", "ok"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -603,10 +707,17 @@ func TestStreamingCallable(t *testing.T) {
 				headers = append(headers, "Authorization", tt.auth)
 			}
 			w := call(h, "POST", tt.body, headers...)
+			lines := logLines(t, logs.String())
+			line := lines[len(lines)-1]
+			httpRequest, _ := line["httpRequest"].(map[string]any)
+			if line["severity"] != tt.severity || line["reason"] != tt.reason || httpRequest["status"] != float64(200) {
+				t.Errorf("log line %v: want %s, reason %s, status 200", line, tt.severity, tt.reason)
+			}
 			if tt.want == "" {
 				if got := w.Header().Get("Content-Type"); got != "application/json; charset=utf-8" {
 					t.Fatalf("Content-Type: got %q, want a plain JSON answer", got)
 				}
+				checkServed(t, w, protocolCallable, testUID, testUIDHMAC)
 				return
 			}
 			if w.Code != http.StatusOK {

@@ -3,6 +3,7 @@ package proficienthmac
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -67,10 +68,15 @@ var fuzzUIDs = []string{"fuzz-user-a", "fuzz-user-b"}
 
 // FuzzHandler drives the whole handler with any method, Authorization, Content-Type, Origin and
 // body. Invariants: no panic; no 5xx for client input; every answer in the spec's JSON shape
-// with the common headers; an HMAC only for a valid token, and only for that token's UID.
+// with the common headers; an HMAC only for a valid token, and only for that token's UID; none
+// for a body that names a member twice. Every seed shape is tried with each valid token too, so
+// a hostile body meets a token that would otherwise be served.
 func FuzzHandler(f *testing.F) {
 	for i, s := range parseSeeds {
 		f.Add(s.method, uint8(i%8), "", s.contentType, "https://app.example.com", []byte(s.body))
+		for choice := range uint8(len(fuzzUIDs)) {
+			f.Add(s.method, choice, "", s.contentType, "https://app.example.com", []byte(s.body))
+		}
 	}
 	f.Add("POST", uint8(0), "", "application/json", "", []byte(`{"data":{"userExternalId":"fuzz-user-b"}}`))
 	f.Add("OPTIONS", uint8(7), "", "", "https://app.example.com", []byte(nil))
@@ -128,10 +134,47 @@ func FuzzHandler(f *testing.F) {
 		if validUID == "" {
 			t.Fatalf("200 without a valid token: %s", w.Body.String())
 		}
+		if name := duplicateName(body); name != "" {
+			t.Fatalf("200 for a body naming %q twice: %s", name, body)
+		}
 		if uid != validUID || hmacValue != newHMACKey([]byte(testSecret)).sign(validUID) {
 			t.Fatalf("200 for %q with token of %q: %s", uid, validUID, w.Body.String())
 		}
 	})
+}
+
+// duplicateName is a member name given twice in one object of body (names compared once their
+// escapes are decoded), read with encoding/json's tokenizer, not the handler's decoder; "" if
+// none, or if body is not JSON.
+func duplicateName(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var open []map[string]bool // the names seen in each object or array (nil) open around the token
+	expectName := false
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		switch tok {
+		case json.Delim('{'):
+			open = append(open, map[string]bool{})
+		case json.Delim('['):
+			open = append(open, nil)
+		case json.Delim('}'), json.Delim(']'):
+			open = open[:len(open)-1]
+		default:
+			if name, ok := tok.(string); ok && expectName {
+				if open[len(open)-1][name] {
+					return name
+				}
+				open[len(open)-1][name] = true
+				expectName = false
+				continue
+			}
+		}
+		// In an object, what follows a member's value (or the opening brace) is a name.
+		expectName = len(open) > 0 && open[len(open)-1] != nil
+	}
 }
 
 // validHeaderValue is what net/http's parser lets through: no control characters but tab.

@@ -45,6 +45,7 @@ func resetGoogleNow() {
 		g.LookupDown, g.LookupQuota, g.LookupDelay, g.Users = false, false, 0, map[string]standin.User{}
 		g.Secret, g.SecretFail, g.SecretDelay, g.BadCRC = "", 0, 0, false
 		g.ConsumeDown, g.ConsumeDelay, g.JWKSDown, g.JWKSDelay = false, 0, false, 0
+		g.LookupStatus, g.ConsumeStatus = 0, 0
 	})
 }
 

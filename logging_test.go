@@ -122,6 +122,50 @@ func TestAppendTrace(t *testing.T) {
 	}
 }
 
+// TestLogLevels: each LOG_LEVEL value, read from the environment as at start, lets through its
+// severity and those above it: debug everything; info (the default) also each success's audit
+// line; warning, in any case, only refusals and errors; error only errors.
+func TestLogLevels(t *testing.T) {
+	all := []string{"DEBUG", "INFO", "WARNING", "ERROR"}
+	tests := []struct {
+		value string
+		want  []string
+	}{
+		{"", all[1:]},
+		{"debug", all},
+		{"DEBUG", all},
+		{"info", all[1:]},
+		{"INFO", all[1:]},
+		{"warning", all[2:]},
+		{"WARNING", all[2:]},
+		{"warn", all[2:]},
+		{"error", all[3:]},
+		{"ERROR", all[3:]},
+	}
+	bearer := "Bearer " + idToken(t, claimsFor(testUID, nil))
+	for _, tt := range tests {
+		t.Run("LOG_LEVEL="+tt.value, func(t *testing.T) {
+			env := map[string]string{"GOOGLE_CLOUD_PROJECT": testProject, envSecret: testSecret, "LOG_LEVEL": tt.value}
+			cfg, err := loadConfig(func(name string) string { return env[name] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, logs := newTestHandler(t, cfg, dependencies{})
+			h.log.log.Debug("debug")
+			call(h, "POST", "", "Authorization", bearer) // a success: INFO
+			call(h, "POST", "")                          // a refusal: WARNING
+			h.log.log.Error("error")
+			var got []string
+			for _, line := range logLines(t, logs.String()) {
+				got = append(got, line["severity"].(string))
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("severities logged: got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestSeverities(t *testing.T) {
 	var out bytes.Buffer
 	logger := newLogger(&out, slog.LevelDebug)

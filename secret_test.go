@@ -75,11 +75,15 @@ func secretManagerConfig() config {
 	return cfg
 }
 
-// hmacFor asks the handler for testUID's HMAC; "" when it did not answer 200.
+// hmacFor asks the handler for testUID's HMAC; "" when it did not answer 200, which must then be
+// an error without one.
 func hmacFor(t *testing.T, h *handler) (string, int) {
 	t.Helper()
 	w := call(h, "POST", "", "Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil)))
 	if w.Code != http.StatusOK {
+		if a := decode(t, w); a.Error == nil {
+			t.Errorf("%d %s: want an error, and no HMAC", w.Code, w.Body.String())
+		}
 		return "", w.Code
 	}
 	return decode(t, w).HMAC, w.Code

@@ -15,38 +15,34 @@ passed=0 failed=0 skipped=0 broken=()
 suite() {
   local name=$1 suite_log=bin/test-$1.log began=$SECONDS
   shift
+  rm -f "bin/test-$name.events"
   "$@" >"$suite_log" 2>&1
-  local rc=$? p f s
+  local rc=$? p f s failures
   cat "$suite_log" >>"$log"
-  if [[ $name == go ]]; then
-    p=$(grep -cE '^\s*--- PASS' "$suite_log")
-    f=$(grep -cE '^\s*--- FAIL' "$suite_log")
-    s=$(grep -cE '^\s*--- SKIP' "$suite_log")
-  else
-    # node's test runner closes with "# pass N" (tap) or "ℹ pass N" (spec).
-    p=$(sed -nE 's/^(#|ℹ) pass ([0-9]+)$/\2/p' "$suite_log" | tail -1)
-    f=$(sed -nE 's/^(#|ℹ) fail ([0-9]+)$/\2/p' "$suite_log" | tail -1)
-    s=$(sed -nE 's/^(#|ℹ) skipped ([0-9]+)$/\2/p' "$suite_log" | tail -1)
-  fi
+  # Each test function and table row counted once, from the runners' events (go test -json's in
+  # the log, the Node test runner's in bin/test-NAME.events), with what failed; a package that
+  # does not build and a count under the suite's floor in tools/test-floors are failures.
+  local events=("$PWD/$suite_log")
+  [[ $name == go ]] || events+=("$PWD/bin/test-$name.events")
+  { read -r p f s; failures=$(cat); } < <(go -C tools run ./testcount -floors "$PWD/tools/test-floors" "$name" "${events[@]}")
   p=${p:-0} f=${f:-0} s=${s:-0}
+  if ((f != 0 && rc == 0)); then rc=1; fi
   # A failure outside any test (vet, a build, an emulator that would not start) still counts.
   if ((rc != 0 && f == 0)); then f=1; fi
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
   printf '%-4s %4d passed, %d failed, %d skipped  (%d s, log: %s)\n' "$name" "$p" "$f" "$s" $((SECONDS - began)) "$suite_log"
   if ((rc != 0)); then
     broken+=("$name")
-    # The failing tests with what they printed (go test -v prints a test's errors just before
-    # its "--- FAIL"; node's TAP, just after its "not ok"); failing elsewhere, the log's end.
-    local failures
-    failures=$(grep -E -B6 '^\s*--- FAIL' "$suite_log"; grep -E -A14 '^\s*not ok' "$suite_log")
+    # The failing tests with what they printed; failing elsewhere, the log's end.
     echo "---- $name failed (full output: $suite_log):"
     if [[ -n $failures ]]; then head -n 60 <<<"$failures"; else tail -n 40 "$suite_log"; fi
     echo "----"
   fi
 }
 
-suite go make --no-print-directory go-test GOTESTFLAGS=-v
-suite e2e make --no-print-directory e2e
+suite go make --no-print-directory go-test GOTESTFLAGS=-json
+suite e2e make --no-print-directory e2e NODETESTFLAGS="--test-reporter=tap --test-reporter-destination=stdout \
+  --test-reporter=$PWD/tools/test-events.mjs --test-reporter-destination=$PWD/bin/test-e2e.events"
 # The conformance suite's own count of answers that match onCall's.
 grep -hoE '[0-9]+ same, [0-9]+ differ \(deliberate\)' bin/test-e2e.log | sed 's/^/conformance with onCall: /' | tail -1
 echo "time: $((SECONDS - start)) s; full log: $log"

@@ -83,6 +83,12 @@ type Google struct {
 
 	closers []func()
 	tempDir string
+
+	// Refusals Google answers, as HTTP statuses with Google's error body (0: none):
+	// accounts:lookup refusing the caller's credentials (401, 403); verifyAppCheckToken refusing
+	// a token that is not limited-use (400) or the caller's credentials (401, 403).
+	LookupStatus  int
+	ConsumeStatus int
 }
 
 // User is an account as accounts:lookup reports it.
@@ -326,6 +332,10 @@ func (g *Google) serveLookup(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":{"code":429,"message":"QUOTA_EXCEEDED","status":"RESOURCE_EXHAUSTED"}}`, http.StatusTooManyRequests)
 		return
 	}
+	if g.LookupStatus != 0 {
+		googleError(w, g.LookupStatus)
+		return
+	}
 	if g.LookupDown || !strings.HasSuffix(r.URL.Path, "/accounts:lookup") {
 		http.Error(w, `{"error":{"code":503,"message":"UNAVAILABLE","status":"UNAVAILABLE"}}`, http.StatusServiceUnavailable)
 		return
@@ -373,6 +383,10 @@ func (g *Google) serveConsume(w http.ResponseWriter, r *http.Request) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.ConsumeStatus != 0 {
+		googleError(w, g.ConsumeStatus)
+		return
+	}
 	if g.ConsumeDown || r.PathValue("project") != "projects/"+g.Project+":verifyAppCheckToken" {
 		http.Error(w, `{"error":{"code":503,"status":"UNAVAILABLE"}}`, http.StatusServiceUnavailable)
 		return
@@ -390,6 +404,18 @@ func (g *Google) serveConsume(w http.ResponseWriter, r *http.Request) {
 	}
 	g.consumed[body.AppCheckToken] = true
 	json.NewEncoder(w).Encode(answer)
+}
+
+// googleError answers code with the body Google's JSON APIs send with it.
+func googleError(w http.ResponseWriter, code int) {
+	status := map[int]string{
+		http.StatusBadRequest: "INVALID_ARGUMENT", http.StatusUnauthorized: "UNAUTHENTICATED",
+		http.StatusForbidden: "PERMISSION_DENIED", http.StatusTooManyRequests: "RESOURCE_EXHAUSTED",
+		http.StatusServiceUnavailable: "UNAVAILABLE",
+	}[code]
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, `{"error":{"code":%d,"message":"%s","status":"%s"}}`, code, cmp.Or(status, "UNKNOWN"), cmp.Or(status, "UNKNOWN"))
 }
 
 // AppCheckToken signs claims as App Check would; AppCheckClaims are those of a fresh token
