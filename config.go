@@ -3,10 +3,8 @@ package proficienthmac
 import (
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // config is everything the function reads from its environment. It is read once, at start.
@@ -24,33 +22,6 @@ type config struct {
 	logLevel                 slog.Level
 }
 
-// secretConfig names the one place the HMAC secret comes from.
-type secretConfig struct {
-	kind     secretKind
-	location string        // the value itself, the file's path or the version's name
-	refresh  time.Duration // how often it is read again; 0: never
-}
-
-// A secretKind is which of the three secret variables is set.
-type secretKind uint8
-
-const (
-	secretFromValue   secretKind = iota + 1 // PROFICIENT_HMAC_SECRET
-	secretFromFile                          // PROFICIENT_HMAC_SECRET_FILE
-	secretFromVersion                       // PROFICIENT_HMAC_SECRET_VERSION
-)
-
-// variable is the environment variable that gives a secret of this kind.
-func (k secretKind) variable() string {
-	switch k {
-	case secretFromFile:
-		return envSecretFile
-	case secretFromVersion:
-		return envSecretVersion
-	}
-	return envSecret
-}
-
 // A configError is a mistake in the environment: it names the variable and the fix, and never
 // carries the secret's value.
 type configError struct {
@@ -63,13 +34,7 @@ func (e *configError) Error() string {
 	return fmt.Sprintf("%s %s; %s", e.variable, e.problem, e.fix)
 }
 
-const (
-	envSecret        = "PROFICIENT_HMAC_SECRET"
-	envSecretFile    = "PROFICIENT_HMAC_SECRET_FILE"
-	envSecretVersion = "PROFICIENT_HMAC_SECRET_VERSION"
-	envSecretRefresh = "PROFICIENT_HMAC_SECRET_REFRESH"
-	envEmulatorHost  = "FIREBASE_AUTH_EMULATOR_HOST"
-)
+const envEmulatorHost = "FIREBASE_AUTH_EMULATOR_HOST"
 
 // cloudRunMarkers are the variables Cloud Run sets in services, functions and jobs: with any of
 // them the function is not on a laptop, and must never trust the Auth emulator.
@@ -79,8 +44,6 @@ var cloudRunMarkers = []string{"K_SERVICE", "K_REVISION", "K_CONFIGURATION", "CL
 // Cloud Functions (1st gen). FUNCTION_TARGET is not one: the local runner and make dev set it.
 var googleRuntimeMarkers = []string{"KUBERNETES_SERVICE_HOST", "GAE_ENV", "GAE_APPLICATION", "GAE_SERVICE",
 	"FUNCTION_NAME", "X_GOOGLE_FUNCTION_NAME", "FUNCTION_REGION"}
-
-var secretVersionName = regexp.MustCompile(`^projects/[^/]+/secrets/[^/]+/versions/[^/]+$`)
 
 // loadConfig reads and checks the environment through getenv. It does no I/O.
 func loadConfig(getenv func(string) string) (config, error) {
@@ -140,47 +103,6 @@ func checkProject(cfg config, getenv func(string) string) error {
 			"set both to your Firebase project ID, or unset one"}
 	}
 	return nil
-}
-
-func loadSecretConfig(getenv func(string) string) (secretConfig, error) {
-	var s secretConfig
-	sources := [...]secretConfig{
-		{secretFromValue, getenv(envSecret), 0},
-		// A secret volume mount changes in place when the secret rotates: look again every second.
-		{secretFromFile, getenv(envSecretFile), time.Second},
-		{secretFromVersion, strings.TrimSpace(getenv(envSecretVersion)), 5 * time.Minute},
-	}
-	set := 0
-	for _, source := range sources {
-		if source.location != "" {
-			s = source
-			set++
-		}
-	}
-	if set != 1 {
-		problem := "is not set"
-		if set > 1 {
-			problem = "is set together with " + envSecretFile + " or " + envSecretVersion
-		}
-		return s, &configError{envSecret, problem, "set exactly one of " + envSecret + " (the hsec_ value), " +
-			envSecretFile + " (a file holding it) or " + envSecretVersion + " (projects/P/secrets/S/versions/V)"}
-	}
-	if s.kind == secretFromVersion && !secretVersionName.MatchString(s.location) {
-		return s, &configError{envSecretVersion, "is not a secret version name (it holds " + describeValue(s.location) + ")",
-			"give the full name projects/PROJECT/secrets/NAME/versions/VERSION (VERSION may be latest)"}
-	}
-	if v := getenv(envSecretRefresh); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Second {
-			// Described, never echoed: it is the fourth variable named like the secret.
-			return s, &configError{envSecretRefresh, "is not a Go duration of at least 1s (it holds " + describeValue(v) + ")",
-				"give a Go duration of at least 1s, such as 5m"}
-		}
-		if s.kind == secretFromVersion {
-			s.refresh = d
-		}
-	}
-	return s, nil
 }
 
 func parseBool(getenv func(string) string, name string, fallback bool) (bool, error) {

@@ -32,7 +32,7 @@ func TestLoadConfig(t *testing.T) {
 		check     func(t *testing.T, cfg config)
 	}{
 		{"defaults", base, "", func(t *testing.T, cfg config) {
-			want := config{projectID: testProject, secret: secretConfig{kind: secretFromValue, location: testSecret},
+			want := config{projectID: testProject, secret: secretConfig{backend: &secretByValue, location: testSecret},
 				allowAnonymous: true, logLevel: slog.LevelInfo}
 			if !reflect.DeepEqual(cfg, want) {
 				t.Errorf("got %+v, want %+v", cfg, want)
@@ -52,20 +52,27 @@ func TestLoadConfig(t *testing.T) {
 		{"no secret", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject}, envSecret, nil},
 		{"two secret sources", with(map[string]string{envSecretFile: "/secrets/hmac"}), envSecret, nil},
 		{"secret version", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject, envSecretVersion: testVersion, envSecretRefresh: "90s"}, "", func(t *testing.T, cfg config) {
-			if want := (secretConfig{secretFromVersion, testVersion, 90 * time.Second}); cfg.secret != want {
+			if want := (secretConfig{&secretInSecretManager, testVersion, 90 * time.Second}); cfg.secret != want {
 				t.Errorf("got %+v, want %+v", cfg.secret, want)
 			}
 		}},
 		{"secret version, default refresh", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject, envSecretVersion: " " + testVersion + " "}, "", func(t *testing.T, cfg config) {
-			if want := (secretConfig{secretFromVersion, testVersion, 5 * time.Minute}); cfg.secret != want {
+			if want := (secretConfig{&secretInSecretManager, testVersion, 5 * time.Minute}); cfg.secret != want {
 				t.Errorf("got %+v, want %+v", cfg.secret, want)
 			}
 		}},
-		{"secret file, read every second", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject, envSecretFile: "/secrets/hmac", envSecretRefresh: "90s"}, "", func(t *testing.T, cfg config) {
-			if want := (secretConfig{secretFromFile, "/secrets/hmac", time.Second}); cfg.secret != want {
+		{"secret file, read every second", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject, envSecretFile: "/secrets/hmac"}, "", func(t *testing.T, cfg config) {
+			if want := (secretConfig{&secretInFile, "/secrets/hmac", time.Second}); cfg.secret != want {
 				t.Errorf("got %+v, want %+v", cfg.secret, want)
 			}
 		}},
+		// Each read of a Cloud Run secret volume is a Secret Manager access: REFRESH spaces them.
+		{"secret file, read every 90 s", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject, envSecretFile: "/secrets/hmac", envSecretRefresh: "90s"}, "", func(t *testing.T, cfg config) {
+			if want := (secretConfig{&secretInFile, "/secrets/hmac", 90 * time.Second}); cfg.secret != want {
+				t.Errorf("got %+v, want %+v", cfg.secret, want)
+			}
+		}},
+		{"refresh with the secret by value, read once", with(map[string]string{envSecretRefresh: "90s"}), envSecretRefresh, nil},
 		{"secret version, short name", map[string]string{"GOOGLE_CLOUD_PROJECT": testProject, envSecretVersion: "proficient-hmac"}, envSecretVersion, nil},
 		{"refresh without a unit", with(map[string]string{envSecretRefresh: "300"}), envSecretRefresh, nil},
 		{"refresh under a second", with(map[string]string{envSecretRefresh: "10ms"}), envSecretRefresh, nil},

@@ -41,10 +41,10 @@ func checkEmulatorConfig(cfg config, getenv func(string) string) error {
 			"run the emulator and the function with a demo- project (firebase emulators:start --project demo-myapp), " +
 				"or unset " + envEmulatorHost + " to verify real tokens: " + unsigned}
 	}
-	for _, name := range []string{envSecretFile, envSecretVersion} {
-		if getenv(name) != "" {
-			return &configError{name, "is set together with " + envEmulatorHost,
-				"give a demo secret by value in " + envSecret + " instead (such as hsec_local_demo_secret): " + unsigned}
+	for _, b := range secretBackends {
+		if !b.byValue && getenv(b.variable) != "" {
+			return &configError{b.variable, "is set together with " + envEmulatorHost,
+				"give a demo secret by value in " + secretByValue.variable + " instead (such as hsec_local_demo_secret): " + unsigned}
 		}
 	}
 	if host := strings.TrimSpace(getenv("HOST")); host != "" && !isLoopbackName(host) {

@@ -28,7 +28,7 @@ const (
 
 // testConfig is the default configuration with a secret in the environment.
 func testConfig() config {
-	return config{projectID: testProject, secret: secretConfig{kind: secretFromValue, location: testSecret}, allowAnonymous: true}
+	return config{projectID: testProject, secret: secretConfig{backend: &secretByValue, location: testSecret}, allowAnonymous: true}
 }
 
 // newTestHandler builds a handler as the function does at start, with the real Admin SDK talking

@@ -3,11 +3,9 @@ package proficienthmac
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
-	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"google.golang.org/api/option"
 )
 
@@ -16,22 +14,9 @@ import (
 // bad deploy fails), short enough that a slow Secret Manager does not hold the instance back.
 // Its reads in the background end with life.
 func newSecret(ctx, life context.Context, cfg secretConfig, wait time.Duration, logger *slog.Logger, opts ...option.ClientOption) (*cachedSecret, error) {
-	variable := cfg.kind.variable()
-	var source secretSource
-	switch cfg.kind {
-	case secretFromValue:
-		source = envSecretValue(cfg.location)
-	case secretFromFile:
-		source = &fileSecret{path: cfg.location, now: time.Now}
-	case secretFromVersion:
-		client, err := secretmanager.NewClient(ctx, opts...)
-		if err != nil {
-			return nil, &configError{variable, "cannot be read: no Secret Manager client (" + err.Error() + ")",
-				"give the function a service account (on a laptop: gcloud auth application-default login)"}
-		}
-		source = secretManagerSecret{client, cfg.location}
-	default:
-		return nil, fmt.Errorf("no secret source of kind %d", cfg.kind)
+	source, err := cfg.backend.open(ctx, cfg.location, opts)
+	if err != nil {
+		return nil, err
 	}
 	secret := newCachedSecret(life, source, cfg.refresh, logger)
 	result := make(chan error, 1)
@@ -39,7 +24,7 @@ func newSecret(ctx, life context.Context, cfg secretConfig, wait time.Duration, 
 	select {
 	case err := <-result:
 		if err != nil && isMisconfigured(err) {
-			return nil, &configError{variable, "cannot be used: " + err.Error(), secretFix(variable, err)}
+			return nil, &configError{cfg.backend.variable, "cannot be used: " + err.Error(), secretFix(cfg.backend, err)}
 		}
 		if err != nil {
 			// A passing failure at start: serve anyway (503 until a background read succeeds).
@@ -56,16 +41,13 @@ func newSecret(ctx, life context.Context, cfg secretConfig, wait time.Duration, 
 	return secret, nil
 }
 
-func secretFix(variable string, err error) string {
+// secretFix is what to do about a secret that cannot be used.
+func secretFix(b *secretBackend, err error) string {
 	switch {
 	case errors.Is(err, errQuotedSecret):
 		return "remove the quotes around the value: they would be part of the key"
 	case errors.Is(err, errNotASecret):
 		return "give the HMAC secret from Proficient's Project Settings (it starts with hsec_)"
-	case variable == envSecretFile:
-		return "check the path: it must name a file holding the secret (a --set-secrets /path=SECRET:latest " +
-			"volume mount); to give the value itself, use " + envSecret
 	}
-	return "check the version exists and is enabled, and grant the runtime service account " +
-		"roles/secretmanager.secretAccessor on the secret"
+	return b.fix
 }

@@ -10,9 +10,27 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"google.golang.org/api/option"
 )
 
-// fileSecret is PROFICIENT_HMAC_SECRET_FILE, such as a Cloud Run secret volume mount. A file
+const envSecretFile = "PROFICIENT_HMAC_SECRET_FILE"
+
+// secretInFile is PROFICIENT_HMAC_SECRET_FILE: a file holding the secret, such as a Cloud Run
+// secret volume mount, read again each second, since a mount of :latest changes in place when
+// the secret rotates.
+var secretInFile = secretBackend{
+	variable: envSecretFile,
+	holds:    "a file holding it",
+	refresh:  time.Second,
+	open: func(_ context.Context, path string, _ []option.ClientOption) (secretSource, error) {
+		return &fileSecret{path: path, now: time.Now}, nil
+	},
+	fix: "check the path: it must name a file holding the secret (a --update-secrets /path=SECRET:latest " +
+		"volume mount); to give the value itself, use " + envSecret,
+}
+
+// fileSecret reads PROFICIENT_HMAC_SECRET_FILE. A file
 // rewritten in place can be read half-written, and its writer may pause half-way, so a content is
 // taken only once it has stood unchanged for settleTime: as the file's modification time shows
 // (a file written before the instance started is taken at once), or as reads over that long

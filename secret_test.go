@@ -71,7 +71,7 @@ func withClock(h *handler) *fakeClock {
 
 func secretManagerConfig() config {
 	cfg := testConfig()
-	cfg.secret = secretConfig{kind: secretFromVersion, location: testVersion, refresh: 5 * time.Minute}
+	cfg.secret = secretConfig{backend: &secretInSecretManager, location: testVersion, refresh: 5 * time.Minute}
 	return cfg
 }
 
@@ -346,7 +346,7 @@ func checkSettles(t *testing.T, h *handler, clock *fakeClock, before, after, tor
 
 // fileConfig is PROFICIENT_HMAC_SECRET_FILE=path, as loadConfig reads it.
 func fileConfig(path string) secretConfig {
-	return secretConfig{kind: secretFromFile, location: path, refresh: time.Second}
+	return secretConfig{backend: &secretInFile, location: path, refresh: time.Second}
 }
 
 // writeSecretFile writes path as it stands when an instance starts: replaced atomically, last
@@ -429,9 +429,9 @@ func TestQuotedSecret(t *testing.T) {
 		secret   secretConfig
 		variable string
 	}{
-		{"double quotes", secretConfig{kind: secretFromValue, location: `"hsec_sk_live_leak"`}, envSecret},
-		{"single quotes", secretConfig{kind: secretFromValue, location: `'hsec_sk_live_leak'`}, envSecret},
-		{"double quotes and a newline", secretConfig{kind: secretFromValue, location: "\"hsec_sk_live_leak\"\n"}, envSecret},
+		{"double quotes", secretConfig{backend: &secretByValue, location: `"hsec_sk_live_leak"`}, envSecret},
+		{"single quotes", secretConfig{backend: &secretByValue, location: `'hsec_sk_live_leak'`}, envSecret},
+		{"double quotes and a newline", secretConfig{backend: &secretByValue, location: "\"hsec_sk_live_leak\"\n"}, envSecret},
 		{"in a file", fileConfig(file), envSecretFile},
 	}
 	for _, tt := range tests {
@@ -453,7 +453,7 @@ func TestQuotedSecret(t *testing.T) {
 func TestSecretValueConfigurationErrors(t *testing.T) {
 	for _, value := range []string{"sk_live_abc", "hsec_", " hsec_ ", "HSEC_abc"} {
 		cfg := testConfig()
-		cfg.secret = secretConfig{kind: secretFromValue, location: value}
+		cfg.secret = secretConfig{backend: &secretByValue, location: value}
 		_, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}})
 		var ce *configError
 		if !errors.As(err, &ce) || ce.variable != envSecret {
