@@ -19,7 +19,7 @@ import (
 // or invalid token is a 401; not enforced, an invalid one is logged and the request goes on.
 // With replay protection each token is consumed through the App Check API, once.
 type appCheck struct {
-	enforce    bool
+	appCheckConfig
 	emulator   bool         // App Check is not emulated: tokens are not verified against the Auth emulator
 	consumeURL string       // "" without replay protection
 	consumer   *http.Client // authenticated with the runtime's credentials
@@ -44,8 +44,8 @@ func newAppCheck(ctx context.Context, cfg config, wait time.Duration, opts []opt
 	if err != nil {
 		return nil, fmt.Errorf("firebase.NewApp: %w", err)
 	}
-	a := &appCheck{enforce: cfg.enforceAppCheck, emulator: cfg.emulatorHost != "", app: app, wait: wait, ready: make(chan struct{})}
-	if cfg.appCheckReplayProtection {
+	a := &appCheck{appCheckConfig: cfg.appCheck, emulator: cfg.emulatorHost != "", app: app, wait: wait, ready: make(chan struct{})}
+	if a.replayProtection {
 		a.consumer, _, err = htransport.NewClient(ctx, append([]option.ClientOption{
 			option.WithScopes("https://www.googleapis.com/auth/cloud-platform")}, opts...)...)
 		if err != nil {

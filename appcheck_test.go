@@ -14,9 +14,9 @@ import (
 	"google.golang.org/api/option"
 )
 
-func appCheckConfig(enforce, replayProtection bool) config {
+func withAppCheck(enforce, replayProtection bool) config {
 	cfg := testConfig()
-	cfg.enforceAppCheck, cfg.appCheckReplayProtection = enforce, replayProtection
+	cfg.appCheck = appCheckConfig{enforce: enforce, replayProtection: replayProtection}
 	return cfg
 }
 
@@ -63,7 +63,7 @@ func TestAppCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, logs := newTestHandler(t, appCheckConfig(tt.enforce, false), dependencies{})
+			h, logs := newTestHandler(t, withAppCheck(tt.enforce, false), dependencies{})
 			w := callWithAppCheck(t, h, tt.token())
 			if w.Code != tt.wantCode {
 				t.Fatalf("status: got %d, want %d (%s)", w.Code, tt.wantCode, w.Body.String())
@@ -94,7 +94,7 @@ func TestAppCheck(t *testing.T) {
 // TestAppCheckNotEnforced: an invalid token present is logged as a WARNING and the request goes
 // on, as callables do; the client is made in the background on the first token seen.
 func TestAppCheckNotEnforced(t *testing.T) {
-	h, logs := newTestHandler(t, appCheckConfig(false, false), dependencies{})
+	h, logs := newTestHandler(t, withAppCheck(false, false), dependencies{})
 	if h.appCheck.client.Load() != nil {
 		t.Fatal("App Check client made at start while not enforced")
 	}
@@ -114,7 +114,7 @@ func TestAppCheckNotEnforced(t *testing.T) {
 
 // TestAppCheckReplay consumes limited-use tokens through the App Check API's stand-in.
 func TestAppCheckReplay(t *testing.T) {
-	h, logs := newTestHandler(t, appCheckConfig(true, true), dependencies{authOptions: []option.ClientOption{option.WithoutAuthentication()}})
+	h, logs := newTestHandler(t, withAppCheck(true, true), dependencies{authOptions: []option.ClientOption{option.WithoutAuthentication()}})
 	token := google.AppCheckToken(google.AppCheckClaims(nil))
 
 	first := callWithAppCheck(t, h, token)
@@ -155,7 +155,7 @@ func TestAppCheckReplayRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, logs := newTestHandler(t, appCheckConfig(true, true), dependencies{authOptions: []option.ClientOption{option.WithoutAuthentication()}})
+			h, logs := newTestHandler(t, withAppCheck(true, true), dependencies{authOptions: []option.ClientOption{option.WithoutAuthentication()}})
 			google.Set(func(g *standin.Google) { g.ConsumeStatus = tt.apiStatus })
 			w := callWithAppCheck(t, h, google.AppCheckToken(google.AppCheckClaims(map[string]any{"jti": t.Name()})))
 			checkRefused(t, w, tt.wantCode, tt.wantStatus)
@@ -174,7 +174,7 @@ func TestAppCheckReplayRefusals(t *testing.T) {
 // TestAppCheckReplayNeedsCredentials: consuming tokens needs the runtime's credentials.
 func TestAppCheckReplayNeedsCredentials(t *testing.T) {
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", t.TempDir()+"/missing.json")
-	_, err := newHandler(t.Context(), appCheckConfig(true, true), dependencies{logs: &lockedBuffer{}})
+	_, err := newHandler(t.Context(), withAppCheck(true, true), dependencies{logs: &lockedBuffer{}})
 	if ce, ok := err.(*configError); !ok || ce.variable != "APP_CHECK_REPLAY_PROTECTION" {
 		t.Fatalf("got %v, want a configuration error naming APP_CHECK_REPLAY_PROTECTION", err)
 	}
@@ -184,7 +184,7 @@ func TestAppCheckReplayNeedsCredentials(t *testing.T) {
 // most the bound and gets a 503, not a 401; once the JWKS is back, the next request is served.
 func TestAppCheckKeysUnavailable(t *testing.T) {
 	google.Set(func(g *standin.Google) { g.JWKSDown = true })
-	h, _ := newTestHandler(t, appCheckConfig(true, false), dependencies{verifyTimeout: time.Second})
+	h, _ := newTestHandler(t, withAppCheck(true, false), dependencies{verifyTimeout: time.Second})
 	token := google.AppCheckToken(google.AppCheckClaims(nil))
 	w := callWithAppCheck(t, h, token)
 	checkRefused(t, w, http.StatusServiceUnavailable, "UNAVAILABLE")
@@ -206,7 +206,7 @@ func TestAppCheckConsumeHangs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, logs := newTestHandler(t, appCheckConfig(true, true), tt.deps)
+			h, logs := newTestHandler(t, withAppCheck(true, true), tt.deps)
 			google.Set(func(g *standin.Google) { g.ConsumeDelay = 30 * time.Second })
 			w := callWithAppCheck(t, h, google.AppCheckToken(google.AppCheckClaims(map[string]any{"jti": t.Name()})))
 			checkRefused(t, w, http.StatusServiceUnavailable, "UNAVAILABLE")
@@ -225,7 +225,7 @@ func TestAppCheckConsumeHangs(t *testing.T) {
 // connection in the background at once, and a deadline there cancels the request's context): it
 // runs until its own bound, which ends it as a deadline, not as a cancellation.
 func TestRequestWithoutBodyIsNotCancelledByTheBodyDeadline(t *testing.T) {
-	h, logs := newTestHandler(t, appCheckConfig(true, true), dependencies{
+	h, logs := newTestHandler(t, withAppCheck(true, true), dependencies{
 		authOptions:   []option.ClientOption{option.WithoutAuthentication()},
 		verifyTimeout: time.Minute, requestTimeout: 300 * time.Millisecond, bodyTimeout: time.Millisecond})
 	google.Set(func(g *standin.Google) { g.ConsumeDelay = 30 * time.Second })
@@ -255,7 +255,7 @@ func TestOversizedAppCheckTokenIsNotParsed(t *testing.T) {
 	huge := google.AppCheckToken(google.AppCheckClaims(map[string]any{"pad": strings.Repeat("p", 750<<10)}))
 	for _, enforce := range []bool{true, false} {
 		t.Run(fmt.Sprintf("enforced %v", enforce), func(t *testing.T) {
-			h, logs := newTestHandler(t, appCheckConfig(enforce, false), dependencies{})
+			h, logs := newTestHandler(t, withAppCheck(enforce, false), dependencies{})
 			if !enforce {
 				h.appCheck.makeClient() // as after a first token: the SDK would decode the next
 				<-h.appCheck.ready

@@ -35,45 +35,44 @@ var (
 
 // An authenticator verifies Firebase ID tokens and applies the function's policy to them.
 type authenticator struct {
-	verify         verifyFunc
-	keys           *keyRefresher // nil against the emulator
-	projectID      string
-	tenantID       string        // "" for the project's own users
-	timeout        time.Duration // bounds the Admin SDK's work for one request
-	allowAnonymous bool
+	verify    verifyFunc
+	keys      *keyRefresher // nil against the emulator
+	projectID string
+	policy    authPolicy
+	timeout   time.Duration // bounds the Admin SDK's work for one request
 }
 
 // verifyTimeout bounds the Admin SDK's work for one request (a key fetch, a user lookup), so an
 // outage at Google answers 503 within seconds rather than after all the SDK's retries (≈7.5 s).
 const verifyTimeout = 5 * time.Second
 
-// newVerifier builds the token check from the Admin SDK. Verifying signatures needs no Google
-// credentials (the keys are public), so none are used unless CHECK_REVOKED needs the Auth
-// backend; extra options are for tests.
-func newVerifier(ctx context.Context, cfg config, extra ...option.ClientOption) (verifyFunc, error) {
+// newVerifier builds the token check from the Admin SDK, for projectID's users as policy says.
+// Verifying signatures needs no Google credentials (the keys are public), so none are used unless
+// CHECK_REVOKED needs the Auth backend (the Auth emulator needs none); extra options are for tests.
+func newVerifier(ctx context.Context, projectID string, policy authPolicy, emulator bool, extra ...option.ClientOption) (verifyFunc, error) {
 	var opts []option.ClientOption
-	if !cfg.checkRevoked || cfg.emulatorHost != "" {
+	if !policy.checkRevoked || emulator {
 		opts = append(opts, option.WithoutAuthentication())
 	}
-	app, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: cfg.projectID}, append(opts, extra...)...)
+	app, err := firebase.NewApp(ctx, &firebase.Config{ProjectID: projectID}, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("firebase.NewApp: %w", err)
 	}
 	client, err := app.Auth(ctx)
 	if err != nil {
-		if cfg.checkRevoked {
+		if policy.checkRevoked {
 			return nil, &configError{"CHECK_REVOKED", "needs Google credentials, and none were found",
 				"give the function a service account (on a laptop: gcloud auth application-default login), or unset it"}
 		}
 		return nil, fmt.Errorf("firebase Auth client: %w", err)
 	}
 	var v firebaseVerifier = client
-	if cfg.tenantID != "" {
-		if v, err = client.TenantManager.AuthForTenant(cfg.tenantID); err != nil {
+	if policy.tenantID != "" {
+		if v, err = client.TenantManager.AuthForTenant(policy.tenantID); err != nil {
 			return nil, fmt.Errorf("firebase tenant client: %w", err)
 		}
 	}
-	if cfg.checkRevoked {
+	if policy.checkRevoked {
 		return v.VerifyIDTokenAndCheckRevoked, nil
 	}
 	return v.VerifyIDToken, nil
@@ -96,12 +95,14 @@ func bearerToken(h http.Header) string {
 // SDK client (its tokens are unsigned); otherwise the client is renewed by a keyRefresher that
 // lives as long as life, and warm is closed when its first fetch of Google's keys has ended.
 func newAuthenticator(ctx, life context.Context, cfg config, timeout time.Duration, log *slog.Logger, opts ...option.ClientOption) (a *authenticator, warm <-chan struct{}, err error) {
-	build := func(ctx context.Context) (verifyFunc, error) { return newVerifier(ctx, cfg, opts...) }
+	build := func(ctx context.Context) (verifyFunc, error) {
+		return newVerifier(ctx, cfg.projectID, cfg.auth, cfg.emulatorHost != "", opts...)
+	}
 	verify, err := build(ctx) // a configuration that cannot work stops the start
 	if err != nil {
 		return nil, nil, err
 	}
-	a = &authenticator{verify: verify, projectID: cfg.projectID, tenantID: cfg.tenantID, timeout: timeout, allowAnonymous: cfg.allowAnonymous}
+	a = &authenticator{verify: verify, projectID: cfg.projectID, policy: cfg.auth, timeout: timeout}
 	if cfg.emulatorHost != "" {
 		done := make(chan struct{})
 		close(done)
@@ -156,11 +157,11 @@ func (a *authenticator) authenticate(ctx context.Context, header http.Header) (c
 		return claims{}, claimsRefused(err)
 	case !time.Now().Before(c.expires):
 		return claims{}, tokenExpired(fmt.Errorf("ID token expired at %d", c.expires.Unix()))
-	case c.tenant != a.tenantID:
+	case c.tenant != a.policy.tenantID:
 		// Without FIREBASE_TENANT_ID the SDK accepts any tenant's tokens, but UIDs are unique
 		// only within a tenant: two tenants' "alice" would share an HMAC.
 		return claims{}, unauthenticated("wrong_tenant", "The ID token is for another tenant: sign in to this app's tenant.",
-			fmt.Errorf("token of tenant %.64q; FIREBASE_TENANT_ID is %q", c.tenant, a.tenantID))
+			fmt.Errorf("token of tenant %.64q; FIREBASE_TENANT_ID is %q", c.tenant, a.policy.tenantID))
 	}
 	return c, nil
 }
@@ -251,7 +252,7 @@ func verifyError(err error) *apiError {
 
 // authorise applies the policy to a verified token's claims and the external ID the client claimed.
 func (a *authenticator) authorise(c claims, claimedID *string) *apiError {
-	if !a.allowAnonymous && c.signInProvider == "anonymous" {
+	if !a.policy.allowAnonymous && c.signInProvider == "anonymous" {
 		return permissionDenied("anonymous_refused", "Anonymous users cannot get an HMAC: sign in with an account.", nil)
 	}
 	if claimedID != nil && *claimedID != c.uid {

@@ -18,9 +18,9 @@ func TestTokens(t *testing.T) {
 		return map[string]any{"sign_in_provider": "password", "tenant": id, "identities": map[string]any{}}
 	}
 	noAnonymous := testConfig()
-	noAnonymous.allowAnonymous = false
+	noAnonymous.auth.allowAnonymous = false
 	withTenant := testConfig()
-	withTenant.tenantID = "tenant-a"
+	withTenant.auth.tenantID = "tenant-a"
 
 	tests := []struct {
 		name       string
@@ -127,7 +127,7 @@ func TestExpiredTokenSaysSo(t *testing.T) {
 // TestRevocation uses VerifyIDTokenAndCheckRevoked against the identity toolkit stand-in.
 func TestRevocation(t *testing.T) {
 	cfg := testConfig()
-	cfg.checkRevoked = true
+	cfg.auth.checkRevoked = true
 	issued := time.Now().Unix() - 60
 	token := func(t *testing.T) string {
 		return idToken(t, claimsFor(testUID, map[string]any{"iat": issued, "auth_time": issued}))
@@ -180,7 +180,7 @@ func TestRevocation(t *testing.T) {
 // (503, which asks them to retry).
 func TestAuthBackendRefusals(t *testing.T) {
 	cfg := testConfig()
-	cfg.checkRevoked = true
+	cfg.auth.checkRevoked = true
 	tests := []struct {
 		name         string
 		lookupStatus int

@@ -47,7 +47,8 @@ func BenchmarkHandler(b *testing.B) {
 
 // BenchmarkVerifyIDToken is the floor: the Admin SDK's verification alone, keys cached.
 func BenchmarkVerifyIDToken(b *testing.B) {
-	verify, err := newVerifier(b.Context(), testConfig())
+	cfg := testConfig()
+	verify, err := newVerifier(b.Context(), cfg.projectID, cfg.auth, false)
 	if err != nil {
 		b.Fatal(err)
 	}

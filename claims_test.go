@@ -26,7 +26,7 @@ func TestClaimsReadAsSigned(t *testing.T) {
 	anonymous := `"firebase":{"sign_in_provider":"anonymous","identities":{}}`
 	asOurs := `"Aud":"` + testProject + `","Iss":"https://securetoken.google.com/` + testProject + `"`
 	noAnonymous := testConfig()
-	noAnonymous.allowAnonymous = false
+	noAnonymous.auth.allowAnonymous = false
 	tests := []struct {
 		name       string
 		cfg        config

@@ -9,17 +9,27 @@ import (
 
 // config is everything the function reads from its environment. It is read once, at start.
 type config struct {
-	projectID                string // empty on Cloud Run until the metadata server is asked
-	secret                   secretConfig
-	cors                     corsPolicy
-	checkRevoked             bool
-	tenantID                 string
-	allowAnonymous           bool
-	enforceAppCheck          bool
-	appCheckReplayProtection bool
-	emulatorHost             string
-	onCloudRun               bool // any of Cloud Run's own variables is set
-	logLevel                 slog.Level
+	projectID    string // empty on Cloud Run until the metadata server is asked
+	secret       secretConfig
+	cors         corsPolicy
+	auth         authPolicy
+	appCheck     appCheckConfig
+	emulatorHost string
+	onCloudRun   bool // any of Cloud Run's own variables is set
+	logLevel     slog.Level
+}
+
+// authPolicy is which verified users get an HMAC, and how far their token is checked.
+type authPolicy struct {
+	checkRevoked   bool   // CHECK_REVOKED: ask the Auth backend about each token
+	tenantID       string // FIREBASE_TENANT_ID: "" for the project's own users only
+	allowAnonymous bool   // ALLOW_ANONYMOUS
+}
+
+// appCheckConfig is how App Check tokens are treated.
+type appCheckConfig struct {
+	enforce          bool // ENFORCE_APP_CHECK: a request without a valid token is refused
+	replayProtection bool // APP_CHECK_REPLAY_PROTECTION: each token is consumed, once
 }
 
 // A configError is a mistake in the environment: it names the variable and the fix, and never
@@ -49,7 +59,7 @@ var googleRuntimeMarkers = []string{"KUBERNETES_SERVICE_HOST", "GAE_ENV", "GAE_A
 func loadConfig(getenv func(string) string) (config, error) {
 	cfg := config{
 		projectID:    firstSet(getenv, "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"),
-		tenantID:     strings.TrimSpace(getenv("FIREBASE_TENANT_ID")),
+		auth:         authPolicy{tenantID: strings.TrimSpace(getenv("FIREBASE_TENANT_ID"))},
 		emulatorHost: getenv(envEmulatorHost),
 		onCloudRun:   firstSet(getenv, cloudRunMarkers...) != "",
 	}
@@ -70,19 +80,21 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if cfg.emulatorHost != "" && strings.TrimSpace(getenv("CORS_ALLOWED_ORIGINS")) == "" {
 		cfg.cors = corsPolicy{loopbackOnly: true}
 	}
-	if cfg.checkRevoked, err = parseBool(getenv, "CHECK_REVOKED", false); err != nil {
-		return cfg, err
+	for _, b := range []struct {
+		name     string
+		value    *bool
+		fallback bool
+	}{
+		{"CHECK_REVOKED", &cfg.auth.checkRevoked, false},
+		{"ALLOW_ANONYMOUS", &cfg.auth.allowAnonymous, true},
+		{"ENFORCE_APP_CHECK", &cfg.appCheck.enforce, false},
+		{"APP_CHECK_REPLAY_PROTECTION", &cfg.appCheck.replayProtection, false},
+	} {
+		if *b.value, err = parseBool(getenv, b.name, b.fallback); err != nil {
+			return cfg, err
+		}
 	}
-	if cfg.allowAnonymous, err = parseBool(getenv, "ALLOW_ANONYMOUS", true); err != nil {
-		return cfg, err
-	}
-	if cfg.enforceAppCheck, err = parseBool(getenv, "ENFORCE_APP_CHECK", false); err != nil {
-		return cfg, err
-	}
-	if cfg.appCheckReplayProtection, err = parseBool(getenv, "APP_CHECK_REPLAY_PROTECTION", false); err != nil {
-		return cfg, err
-	}
-	if cfg.appCheckReplayProtection && !cfg.enforceAppCheck {
+	if cfg.appCheck.replayProtection && !cfg.appCheck.enforce {
 		return cfg, &configError{"APP_CHECK_REPLAY_PROTECTION", "is true without ENFORCE_APP_CHECK",
 			"set ENFORCE_APP_CHECK=true too: a token that need not be sent cannot protect against replay"}
 	}

@@ -33,7 +33,7 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{"defaults", base, "", func(t *testing.T, cfg config) {
 			want := config{projectID: testProject, secret: secretConfig{backend: &secretByValue, location: testSecret},
-				allowAnonymous: true, logLevel: slog.LevelInfo}
+				auth: authPolicy{allowAnonymous: true}, logLevel: slog.LevelInfo}
 			if !reflect.DeepEqual(cfg, want) {
 				t.Errorf("got %+v, want %+v", cfg, want)
 			}
@@ -92,25 +92,25 @@ func TestLoadConfig(t *testing.T) {
 		{"CORS without scheme", with(map[string]string{"CORS_ALLOWED_ORIGINS": "app.example.com"}), "CORS_ALLOWED_ORIGINS", nil},
 		{"CORS star in a list", with(map[string]string{"CORS_ALLOWED_ORIGINS": "*,https://a.example"}), "CORS_ALLOWED_ORIGINS", nil},
 		{"CHECK_REVOKED", with(map[string]string{"CHECK_REVOKED": "true"}), "", func(t *testing.T, cfg config) {
-			if !cfg.checkRevoked {
+			if !cfg.auth.checkRevoked {
 				t.Error("checkRevoked: got false, want true")
 			}
 		}},
 		{"CHECK_REVOKED not a boolean", with(map[string]string{"CHECK_REVOKED": "yes"}), "CHECK_REVOKED", nil},
 		{"ALLOW_ANONYMOUS=false", with(map[string]string{"ALLOW_ANONYMOUS": "false"}), "", func(t *testing.T, cfg config) {
-			if cfg.allowAnonymous {
+			if cfg.auth.allowAnonymous {
 				t.Error("allowAnonymous: got true, want false")
 			}
 		}},
 		{"ALLOW_ANONYMOUS not a boolean", with(map[string]string{"ALLOW_ANONYMOUS": "no way"}), "ALLOW_ANONYMOUS", nil},
 		{"tenant", with(map[string]string{"FIREBASE_TENANT_ID": "tenant-a"}), "", func(t *testing.T, cfg config) {
-			if cfg.tenantID != "tenant-a" {
-				t.Errorf("tenantID: got %q, want tenant-a", cfg.tenantID)
+			if cfg.auth.tenantID != "tenant-a" {
+				t.Errorf("tenantID: got %q, want tenant-a", cfg.auth.tenantID)
 			}
 		}},
 		{"App Check enforced, with replay protection", with(map[string]string{"ENFORCE_APP_CHECK": "true", "APP_CHECK_REPLAY_PROTECTION": "1"}), "", func(t *testing.T, cfg config) {
-			if !cfg.enforceAppCheck || !cfg.appCheckReplayProtection {
-				t.Errorf("got enforce %v, replay protection %v; want both", cfg.enforceAppCheck, cfg.appCheckReplayProtection)
+			if !cfg.appCheck.enforce || !cfg.appCheck.replayProtection {
+				t.Errorf("got enforce %v, replay protection %v; want both", cfg.appCheck.enforce, cfg.appCheck.replayProtection)
 			}
 		}},
 		{"replay protection without enforcement", with(map[string]string{"APP_CHECK_REPLAY_PROTECTION": "true"}), "APP_CHECK_REPLAY_PROTECTION", nil},
@@ -218,7 +218,7 @@ func TestCheckRevokedNeedsCredentials(t *testing.T) {
 	if _, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}}); err != nil {
 		t.Fatalf("verification without credentials: got %v, want it to work", err)
 	}
-	cfg.checkRevoked = true
+	cfg.auth.checkRevoked = true
 	_, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}})
 	var ce *configError
 	if !errors.As(err, &ce) || ce.variable != "CHECK_REVOKED" {

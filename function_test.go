@@ -28,7 +28,7 @@ const (
 
 // testConfig is the default configuration with a secret in the environment.
 func testConfig() config {
-	return config{projectID: testProject, secret: secretConfig{backend: &secretByValue, location: testSecret}, allowAnonymous: true}
+	return config{projectID: testProject, secret: secretConfig{backend: &secretByValue, location: testSecret}, auth: authPolicy{allowAnonymous: true}}
 }
 
 // newTestHandler builds a handler as the function does at start, with the real Admin SDK talking
@@ -746,7 +746,7 @@ func TestRequestDeadlineHoldsWhateverHangs(t *testing.T) {
 	const deadline = time.Second
 	withoutAuth := []option.ClientOption{option.WithoutAuthentication()}
 	revoked := testConfig()
-	revoked.checkRevoked = true
+	revoked.auth.checkRevoked = true
 	hang := time.Hour
 	tests := []struct {
 		name    string
@@ -757,9 +757,9 @@ func TestRequestDeadlineHoldsWhateverHangs(t *testing.T) {
 	}{
 		{"Google's keys, at start", testConfig(), dependencies{verifyTimeout: time.Minute}, func(g *standin.Google) { g.KeysDelay = hang }, nil},
 		{"the Auth backend (CHECK_REVOKED)", revoked, dependencies{authOptions: withoutAuth, verifyTimeout: time.Minute}, func(g *standin.Google) { g.LookupDelay = hang }, nil},
-		{"App Check's keys, enforced", appCheckConfig(true, false), dependencies{verifyTimeout: time.Minute}, func(g *standin.Google) { g.JWKSDelay = hang },
+		{"App Check's keys, enforced", withAppCheck(true, false), dependencies{verifyTimeout: time.Minute}, func(g *standin.Google) { g.JWKSDelay = hang },
 			[]string{"X-Firebase-AppCheck", google.AppCheckToken(google.AppCheckClaims(nil))}},
-		{"App Check's replay check", appCheckConfig(true, true), dependencies{authOptions: withoutAuth, verifyTimeout: time.Minute}, func(g *standin.Google) { g.ConsumeDelay = hang },
+		{"App Check's replay check", withAppCheck(true, true), dependencies{authOptions: withoutAuth, verifyTimeout: time.Minute}, func(g *standin.Google) { g.ConsumeDelay = hang },
 			[]string{"X-Firebase-AppCheck", google.AppCheckToken(google.AppCheckClaims(map[string]any{"jti": "hang"}))}},
 		{"Secret Manager, at start", secretManagerConfig(), dependencies{secretOptions: secretManager(t, testSecret, codes.OK)}, func(g *standin.Google) { g.SecretDelay = hang }, nil},
 	}
