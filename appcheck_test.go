@@ -2,7 +2,6 @@ package proficienthmac
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -13,12 +12,6 @@ import (
 	"github.com/proficient-hmac/proficient-hmac/internal/standin"
 	"google.golang.org/api/option"
 )
-
-func withAppCheck(enforce, replayProtection bool) config {
-	cfg := testConfig()
-	cfg.appCheck = appCheckConfig{enforce: enforce, replayProtection: replayProtection}
-	return cfg
-}
 
 // callWithAppCheck asks for testUID's HMAC with an App Check token ("" for none).
 func callWithAppCheck(t *testing.T, h *handler, appCheckToken string) *httptest.ResponseRecorder {
@@ -217,34 +210,6 @@ func TestAppCheckConsumeHangs(t *testing.T) {
 				t.Errorf("log %q: want reason app_check_consume_failed", logs.String())
 			}
 		})
-	}
-}
-
-// TestRequestWithoutBodyIsNotCancelledByTheBodyDeadline: through a real net/http server, a
-// request without a body is not cut short by the body's read deadline (net/http reads such a
-// connection in the background at once, and a deadline there cancels the request's context): it
-// runs until its own bound, which ends it as a deadline, not as a cancellation.
-func TestRequestWithoutBodyIsNotCancelledByTheBodyDeadline(t *testing.T) {
-	h, logs := newTestHandler(t, withAppCheck(true, true), dependencies{
-		authOptions:   []option.ClientOption{option.WithoutAuthentication()},
-		verifyTimeout: time.Minute, requestTimeout: 300 * time.Millisecond, bodyTimeout: time.Millisecond})
-	google.Set(func(g *standin.Google) { g.ConsumeDelay = 30 * time.Second })
-	server := httptest.NewServer(h)
-	defer server.Close()
-	req, _ := http.NewRequest("POST", server.URL, nil)
-	req.Header.Set("Authorization", "Bearer "+idToken(t, claimsFor(testUID, nil)))
-	req.Header.Set("X-Firebase-AppCheck", google.AppCheckToken(google.AppCheckClaims(map[string]any{"jti": t.Name()})))
-	resp, err := server.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"status":"UNAVAILABLE"`) || strings.Contains(string(body), testUIDHMAC) {
-		t.Fatalf("got %d %s, want 503 UNAVAILABLE without an HMAC", resp.StatusCode, body)
-	}
-	if got := logs.String(); !strings.Contains(got, "deadline exceeded") || strings.Contains(got, "context canceled") {
-		t.Errorf("log %q: want the request ended by its deadline, not cancelled", got)
 	}
 }
 

@@ -1,6 +1,8 @@
 package proficienthmac
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -289,5 +291,40 @@ func TestAnotherProjectSaysWhich(t *testing.T) {
 		if w.Code != http.StatusUnauthorized || !strings.HasPrefix(msg, tt.want) || tt.notWant != "" && strings.Contains(msg, tt.notWant) {
 			t.Errorf("aud %q: got %d %q, want 401 %q…", tt.aud, w.Code, msg, tt.want)
 		}
+	}
+}
+
+// BenchmarkVerifyIDToken is the floor: the Admin SDK's verification alone, keys cached.
+func BenchmarkVerifyIDToken(b *testing.B) {
+	cfg := testConfig()
+	verify, err := newVerifier(b.Context(), cfg.projectID, cfg.auth, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	token := idToken(b, claimsFor(testUID, nil))
+	if _, err := verify(b.Context(), token); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := verify(b.Context(), token); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestCheckRevokedNeedsCredentials: without Google credentials, CHECK_REVOKED cannot work, so
+// the start is refused; plain verification needs none.
+func TestCheckRevokedNeedsCredentials(t *testing.T) {
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", t.TempDir()+"/missing.json") // no credentials, and no metadata probe
+	cfg := testConfig()
+	if _, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}}); err != nil {
+		t.Fatalf("verification without credentials: got %v, want it to work", err)
+	}
+	cfg.auth.checkRevoked = true
+	_, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}})
+	var ce *configError
+	if !errors.As(err, &ce) || ce.variable != "CHECK_REVOKED" {
+		t.Fatalf("got %v, want a configuration error naming CHECK_REVOKED", err)
 	}
 }

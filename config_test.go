@@ -1,12 +1,8 @@
 package proficienthmac
 
 import (
-	"context"
 	"errors"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -207,69 +203,5 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("message %q: want no secret-like value echoed", err)
 			}
 		})
-	}
-}
-
-// TestCheckRevokedNeedsCredentials: without Google credentials, CHECK_REVOKED cannot work, so
-// the start is refused; plain verification needs none.
-func TestCheckRevokedNeedsCredentials(t *testing.T) {
-	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", t.TempDir()+"/missing.json") // no credentials, and no metadata probe
-	cfg := testConfig()
-	if _, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}}); err != nil {
-		t.Fatalf("verification without credentials: got %v, want it to work", err)
-	}
-	cfg.auth.checkRevoked = true
-	_, err := newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}})
-	var ce *configError
-	if !errors.As(err, &ce) || ce.variable != "CHECK_REVOKED" {
-		t.Fatalf("got %v, want a configuration error naming CHECK_REVOKED", err)
-	}
-}
-
-// TestProjectFromMetadata: on Cloud Run without GOOGLE_CLOUD_PROJECT, the metadata server
-// (stood in locally) names the project, and tokens for it verify.
-func TestProjectFromMetadata(t *testing.T) {
-	metadataServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/computeMetadata/v1/project/project-id" || r.Header.Get("Metadata-Flavor") != "Google" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Metadata-Flavor", "Google")
-		w.Write([]byte(testProject))
-	}))
-	defer metadataServer.Close()
-	t.Setenv("GCE_METADATA_HOST", strings.TrimPrefix(metadataServer.URL, "http://"))
-
-	cfg, err := loadConfig(func(name string) string {
-		return map[string]string{"K_SERVICE": "proficient-hmac", envSecret: testSecret}[name]
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, _ := newTestHandler(t, cfg, dependencies{})
-	if h.log.projectID != testProject {
-		t.Fatalf("projectID: got %q, want %q", h.log.projectID, testProject)
-	}
-	if got, code := hmacFor(t, h); got != testUIDHMAC {
-		t.Errorf("got %q (%d), want %q", got, code, testUIDHMAC)
-	}
-}
-
-// TestEmulatorThatDoesNotAnswer: a wrong emulator port stops the start at once, naming the
-// variable, instead of making every request wait for a 503.
-func TestEmulatorThatDoesNotAnswer(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := l.Addr().String()
-	l.Close()
-	noMetadataServer(t)
-	cfg := testConfig()
-	cfg.emulatorHost = closed
-	_, err = newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}})
-	var ce *configError
-	if !errors.As(err, &ce) || ce.variable != envEmulatorHost || !strings.Contains(err.Error(), closed) {
-		t.Fatalf("got %v, want a configuration error naming %s and %s", err, envEmulatorHost, closed)
 	}
 }

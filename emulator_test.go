@@ -2,6 +2,7 @@ package proficienthmac
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -11,13 +12,23 @@ import (
 	"testing"
 )
 
-// noMetadataServer points the start's metadata probe at a loopback server that is not Google's,
-// so that no test looks metadata.google.internal up.
-func noMetadataServer(t *testing.T) {
-	t.Helper()
-	notGoogle := httptest.NewServer(http.NotFoundHandler())
-	t.Cleanup(notGoogle.Close)
-	t.Setenv("GCE_METADATA_HOST", strings.TrimPrefix(notGoogle.URL, "http://"))
+// TestEmulatorThatDoesNotAnswer: a wrong emulator port stops the start at once, naming the
+// variable, instead of making every request wait for a 503.
+func TestEmulatorThatDoesNotAnswer(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	noMetadataServer(t)
+	cfg := testConfig()
+	cfg.emulatorHost = closed
+	_, err = newHandler(context.Background(), cfg, dependencies{logs: &lockedBuffer{}})
+	var ce *configError
+	if !errors.As(err, &ce) || ce.variable != envEmulatorHost || !strings.Contains(err.Error(), closed) {
+		t.Fatalf("got %v, want a configuration error naming %s and %s", err, envEmulatorHost, closed)
+	}
 }
 
 // fakeEmulatorAddr is a loopback address that accepts connections, enough for the start's check
@@ -185,31 +196,6 @@ func closedLoopbackAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-func TestIsLoopbackOrigin(t *testing.T) {
-	tests := []struct {
-		origin string
-		want   bool
-	}{
-		{"http://localhost:5173", true},
-		{"https://localhost", true},
-		{"http://127.0.0.1:5002", true},
-		{"http://[::1]:5002", true},
-		{"http://app.localhost:3000", true},
-		{"https://app.example.com", false},
-		{"http://localhost.example.com", false},
-		{"null", false},
-		{"file://", false},
-		{"chrome-extension://abcdef", false},
-		{"http://localhost:5173/path", false},
-		{"", false},
-	}
-	for _, tt := range tests {
-		if got := isLoopbackOrigin(tt.origin); got != tt.want {
-			t.Errorf("isLoopbackOrigin(%q): got %v, want %v", tt.origin, got, tt.want)
-		}
-	}
 }
 
 // TestEmulatorModeRefusesANetworkPeer: served as funcframework.Start serves it (a ServeMux at

@@ -81,7 +81,7 @@ func TestKeysOutageWithinTheirLifetime(t *testing.T) {
 			eventually(t, 10*time.Second, func() bool { return h.auth.keys.current.Load() != atStart })
 			refreshed := h.auth.keys.current.Load()
 			google.Set(outage.fail)
-			defer resetGoogleNow()
+			defer google.Reset()
 			token := idToken(t, claimsFor(testUID, nil))
 			served := 0
 			for time.Now().Before(refreshed.expires.Add(-300 * time.Millisecond)) {
@@ -140,7 +140,7 @@ func TestKeysOutageBeyondTheirLifetime(t *testing.T) {
 			if !strings.Contains(logs.String(), `"severity":"ERROR","message":"Google's signing keys have expired`) {
 				t.Errorf("log %q: want an ERROR once the keys had expired", logs.String())
 			}
-			resetGoogleNow()
+			google.Reset()
 			eventually(t, 10*time.Second, func() bool {
 				return call(h, "POST", "", "Authorization", "Bearer "+token).Code == http.StatusOK
 			})
@@ -157,15 +157,5 @@ func checkKeysUnavailable(t *testing.T, w *httptest.ResponseRecorder) {
 		!strings.Contains(body, `"UNAVAILABLE"`) || !strings.Contains(body, "signing keys") || strings.Contains(body, "hmac") {
 		t.Errorf("got %d, Retry-After %q, %s; want 503 UNAVAILABLE for want of keys, with Retry-After and no HMAC",
 			w.Code, w.Header().Get("Retry-After"), body)
-	}
-}
-
-// eventually waits until cond holds, checking it every few milliseconds, for at most limit.
-func eventually(t *testing.T, limit time.Duration, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(limit); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("not so after %s", limit)
-		}
 	}
 }

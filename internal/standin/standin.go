@@ -59,7 +59,20 @@ type Google struct {
 	GRPCAddr    string // Secret Manager
 	ProxyURL    string // an HTTP CONNECT proxy to the two above
 
-	mu              sync.Mutex
+	mu          sync.Mutex
+	Faults      // what the endpoints answer; change them through Set, put them back with Reset
+	consumed    map[string]bool
+	secretReads int
+	keyFetches  int
+	refused     []string
+
+	closers []func()
+	tempDir string
+}
+
+// Faults are how the stand-in's endpoints answer; the zero value (Users empty) is as Google
+// answers when all is well.
+type Faults struct {
 	KeysStatus      int             // when neither 0 nor 200, the key endpoint answers with this status
 	KeysDelay       time.Duration   // the key endpoint answers after this, or when the caller gives up
 	KeysMaxAge      time.Duration   // the keys' Cache-Control max-age; 0: an hour
@@ -76,19 +89,18 @@ type Google struct {
 	ConsumeDelay    time.Duration // verifyAppCheckToken answers after this, or when the caller gives up
 	JWKSDown        bool          // App Check's JWKS answers 503
 	JWKSDelay       time.Duration // App Check's JWKS is served after this, or when the caller gives up
-	consumed        map[string]bool
-	secretReads     int
-	keyFetches      int
-	refused         []string
-
-	closers []func()
-	tempDir string
-
 	// Refusals Google answers, as HTTP statuses with Google's error body (0: none):
 	// accounts:lookup refusing the caller's credentials (401, 403); verifyAppCheckToken refusing
 	// a token that is not limited-use (400) or the caller's credentials (401, 403).
 	LookupStatus  int
 	ConsumeStatus int
+}
+
+// Reset puts every fault back as Google answers when all is well.
+func (g *Google) Reset() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.Faults = Faults{Users: map[string]User{}}
 }
 
 // User is an account as accounts:lookup reports it.
@@ -113,7 +125,7 @@ func Start(project string) (*Google, error) {
 		return nil, err
 	}
 	g := &Google{Project: project, SigningKey: signingKey, AppCheckKey: appCheckKey, CAPool: pool, CAPEM: caPEM,
-		Users: map[string]User{}, consumed: map[string]bool{}}
+		Faults: Faults{Users: map[string]User{}}, consumed: map[string]bool{}}
 	tlsConfig := &tls.Config{Certificates: []tls.Certificate{cert}}
 
 	mux := http.NewServeMux()
