@@ -2,7 +2,6 @@ package proficienthmac
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,13 +13,8 @@ import (
 	firebase "firebase.google.com/go/v4"
 	"firebase.google.com/go/v4/auth"
 	"firebase.google.com/go/v4/errorutils"
-	"github.com/go-json-experiment/json"
 	"google.golang.org/api/option"
 )
-
-// verifyFunc checks a Firebase ID token and returns its claims: the Admin SDK's
-// VerifyIDToken or VerifyIDTokenAndCheckRevoked, for the project or for one tenant.
-type verifyFunc func(ctx context.Context, idToken string) (*auth.Token, error)
 
 // firebaseVerifier is what both *auth.Client and *auth.TenantClient offer.
 type firebaseVerifier interface {
@@ -114,23 +108,6 @@ func newAuthenticator(ctx, life context.Context, cfg config, timeout time.Durati
 	return a, keys.started, nil
 }
 
-// warmKeys has the Admin SDK fetch and cache Google's signing keys. The SDK has no call for
-// that, but verifying a well-formed token with an unknown key ID fetches the keys before the
-// signature check fails, as it must.
-func warmKeys(ctx context.Context, verify verifyFunc, projectID string) error {
-	now := time.Now().Unix()
-	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","kid":"proficient-hmac-warm-up","typ":"JWT"}`))
-	claims, _ := json.Marshal(map[string]any{
-		"iss": "https://securetoken.google.com/" + projectID, "aud": projectID,
-		"sub": "warm-up", "iat": now, "exp": now + 60,
-	})
-	_, err := verify(ctx, header+"."+base64.RawURLEncoding.EncodeToString(claims)+".c2ln")
-	if auth.IsCertificateFetchFailed(err) {
-		return err
-	}
-	return nil
-}
-
 // maxIDToken bounds the token handed to the Admin SDK, whose decoding allocates many times a
 // token's size: a Firebase ID token is about 1 KiB, and custom claims add at most 1000 bytes.
 const maxIDToken = 16 << 10
@@ -209,18 +186,6 @@ func otherProject(idToken, projectID string, cause error) *apiError {
 	}
 	return unauthenticated("wrong_project", "The ID token is for project "+claims.Aud+", but this function serves "+projectID+
 		": sign in with the Firebase app of project "+projectID+", or run the function for project "+claims.Aud+".", cause)
-}
-
-// decodePayload decodes a JWT's payload with json v2: exact names, no duplicates, strings as
-// JavaScript reads them. It does not verify the token.
-func decodePayload(jwt string, v any) error {
-	_, rest, _ := strings.Cut(jwt, ".")
-	payload, _, _ := strings.Cut(rest, ".")
-	raw, err := base64.RawURLEncoding.DecodeString(payload)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, v, jsLike)
 }
 
 // verifyError turns the Admin SDK's verdict into an answer. An outage at Google is a 503, not a

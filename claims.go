@@ -1,6 +1,7 @@
 package proficienthmac
 
 import (
+	"encoding/base64"
 	jsonv1 "encoding/json"
 	"errors"
 	"fmt"
@@ -210,4 +211,16 @@ func claimUndecodable(e *undecodableClaimError) *apiError {
 		"The ID token's claim %.64q holds %s, and the Go Admin SDK reads it as its own %q claim, %s (it matches names without regard to case): "+
 			"store that custom claim as %s or rename it, then get a fresh ID token (getIdToken(true)).",
 		e.name, e.holds, e.field, e.wants, e.wants), e)
+}
+
+// decodePayload decodes a JWT's payload with json v2: exact names, no duplicates, strings as
+// JavaScript reads them. It does not verify the token.
+func decodePayload(jwt string, v any) error {
+	_, rest, _ := strings.Cut(jwt, ".")
+	payload, _, _ := strings.Cut(rest, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, v, jsLike)
 }

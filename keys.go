@@ -3,6 +3,7 @@ package proficienthmac
 import (
 	"cmp"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"firebase.google.com/go/v4/auth"
+	"github.com/go-json-experiment/json"
 )
 
 // Google's token signing keys are refreshed by the function, not on a request's path.
@@ -32,6 +34,10 @@ const googleKeysURL = "https://www.googleapis.com/robot/v1/metadata/x509/securet
 
 // errKeysUnavailable: there are no keys that have not expired; the refresh is trying again.
 var errKeysUnavailable = errors.New("no unexpired signing keys: Google's key endpoint failed at every refresh since they expired")
+
+// verifyFunc checks a Firebase ID token and returns its claims: the Admin SDK's
+// VerifyIDToken or VerifyIDTokenAndCheckRevoked, for the project or for one tenant.
+type verifyFunc func(ctx context.Context, idToken string) (*auth.Token, error)
 
 // A keyedVerifier is an Admin SDK client whose cached keys are good until expires: before then,
 // verifying a token never fetches them.
@@ -178,4 +184,21 @@ func (k *keyRefresher) logFailure(err error, first bool) {
 		k.lastLogged = time.Now()
 		k.log.Error("Google's signing keys have expired and cannot be fetched; requests get 503, and the fetch is tried each second", "error", err.Error())
 	}
+}
+
+// warmKeys has the Admin SDK fetch and cache Google's signing keys. The SDK has no call for
+// that, but verifying a well-formed token with an unknown key ID fetches the keys before the
+// signature check fails, as it must.
+func warmKeys(ctx context.Context, verify verifyFunc, projectID string) error {
+	now := time.Now().Unix()
+	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","kid":"proficient-hmac-warm-up","typ":"JWT"}`))
+	claims, _ := json.Marshal(map[string]any{
+		"iss": "https://securetoken.google.com/" + projectID, "aud": projectID,
+		"sub": "warm-up", "iat": now, "exp": now + 60,
+	})
+	_, err := verify(ctx, header+"."+base64.RawURLEncoding.EncodeToString(claims)+".c2ln")
+	if auth.IsCertificateFetchFailed(err) {
+		return err
+	}
+	return nil
 }

@@ -4,10 +4,55 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"google.golang.org/api/option"
 )
+
+// secretBackends are the ways to give the secret, in the order messages list them.
+var secretBackends = []*secretBackend{&secretByValue, &secretInFile, &secretInSecretManager}
+
+const envSecretRefresh = "PROFICIENT_HMAC_SECRET_REFRESH"
+
+// loadSecretConfig reads which one backend is set, its value, and how often it is read again.
+func loadSecretConfig(getenv func(string) string) (secretConfig, error) {
+	var set []secretConfig
+	var names []string
+	for _, b := range secretBackends {
+		names = append(names, b.variable+" ("+b.holds+")")
+		if v := strings.TrimSpace(getenv(b.variable)); v != "" {
+			set = append(set, secretConfig{b, v, b.refresh})
+		}
+	}
+	if len(set) != 1 {
+		problem, variable := "is not set", secretBackends[0].variable
+		if len(set) > 1 {
+			problem, variable = "is set together with "+set[1].backend.variable, set[0].backend.variable
+		}
+		return secretConfig{}, &configError{variable, problem, "set exactly one of " + strings.Join(names, ", ")}
+	}
+	s := set[0]
+	if s.backend.check != nil {
+		if err := s.backend.check(s.location); err != nil {
+			return s, err
+		}
+	}
+	if v := getenv(envSecretRefresh); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil || d < time.Second:
+			// Described, never echoed: it is the fourth variable named like the secret.
+			return s, &configError{envSecretRefresh, "is not a Go duration of at least 1s (it holds " + describeValue(v) + ")",
+				"give a Go duration of at least 1s, such as 5m"}
+		case s.refresh == 0:
+			return s, &configError{envSecretRefresh, "is set, but " + s.backend.variable + " is read once, at start",
+				"unset it; it sets how often a file or a Secret Manager version is read again"}
+		}
+		s.refresh = d
+	}
+	return s, nil
+}
 
 // newSecret sets up the one secret source the configuration names and reads it, waiting for
 // the first read at most wait: long enough to learn that the secret cannot work (and stop, so a
