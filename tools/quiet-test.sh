@@ -45,7 +45,13 @@ suite() {
   fi
 }
 
+# The e2e suite's npm trees install while the Go suite runs: on a fresh clone each takes minutes.
+# A failed install shows in the e2e suite, whose make tries it again.
+make --no-print-directory e2e-deps >bin/test-deps.log 2>&1 &
+deps=$!
 suite go make --no-print-directory go-test GOTESTFLAGS=-v
+wait "$deps"
+cat bin/test-deps.log >>"$log"
 suite e2e make --no-print-directory e2e
 # The conformance suite's own count of answers that match onCall's.
 grep -hoE '[0-9]+ same, [0-9]+ differ \(deliberate\)' bin/test-e2e.log | sed 's/^/conformance with onCall: /' | tail -1
