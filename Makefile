@@ -37,12 +37,11 @@ e2e-deps: e2e/node_modules/.package-lock.json e2e/reference/node_modules/.packag
 
 # The Auth emulator, the function against it and the demo page; Ctrl-C stops them all. The Go
 # build (on a fresh machine the longest part: the modules' download, then compiling) runs beside
-# the npm install (niced: the build is the longer) and the emulator's start; dev.mjs waits for its
-# exit status in bin/build.status.
+# the npm install and the emulator's start; dev.mjs waits for its exit status in bin/build.status.
 dev:
 	@mkdir -p bin && rm -f bin/build.status
 	@{ $(GO) build -o bin/proficient-hmac ./cmd; echo $$? >bin/build.status.tmp && mv bin/build.status.tmp bin/build.status; } & \
-	nice -n 10 $(MAKE) --no-print-directory e2e/node_modules/.package-lock.json && \
+	$(MAKE) --no-print-directory e2e/node_modules/.package-lock.json && \
 	FUNCTION_BUILD_STATUS=bin/build.status $(FIREBASE) emulators:exec --only auth --project $(PROJECT) "node e2e/dev.mjs"
 
 function:

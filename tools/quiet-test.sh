@@ -45,10 +45,9 @@ suite() {
   fi
 }
 
-# The e2e suite's npm trees install while the Go suite runs (on a fresh clone each takes minutes),
-# niced: the Go suite, which takes longer, keeps the CPU. A failed install shows in the e2e suite,
-# whose make tries it again.
-nice -n 10 make --no-print-directory e2e-deps >bin/test-deps.log 2>&1 &
+# The e2e suite's npm trees install while the Go suite runs: on a fresh clone each takes minutes.
+# A failed install shows in the e2e suite, whose make tries it again.
+make --no-print-directory e2e-deps >bin/test-deps.log 2>&1 &
 deps=$!
 suite go make --no-print-directory go-test GOTESTFLAGS=-v
 wait "$deps"
