@@ -8,7 +8,7 @@ PROJECT := demo-proficient
 # Nothing then leaves loopback (checked with strace -e connect).
 FIREBASE := CI=true NO_UPDATE_NOTIFIER=1 e2e/node_modules/.bin/firebase
 
-.PHONY: test go-test e2e dev function bench
+.PHONY: test go-test e2e e2e-deps dev function bench
 # Quiet: a line per suite and the total; the full output goes to bin/test.log (make go-test e2e
 # prints it all).
 test:
@@ -26,15 +26,25 @@ go-test:
 	cd tools && $(GO) vet ./testcount && $(GO) tool staticcheck ./testcount && $(GO) test -count=1 $(GOTESTFLAGS) ./testcount
 
 # Real clients: the Auth emulator, the Firebase JS SDK in Node, Chromium loading public/ and the
-# README's snippets through a Vite dev server, the README's Next.js app under next dev (e2e/nextjs);
-# and the conformance suite against firebase-functions' own onCall (e2e/reference) in the
+# README's snippets through a Vite dev server, the README's Next.js app under next dev (e2e/nextjs),
+# docs/angular.md's app under ng build and ng serve (e2e/angular), tsc --strict over the README's
+# snippets; and the conformance suite against firebase-functions' own onCall (e2e/reference) in the
 # Functions emulator.
-e2e: e2e/node_modules/.package-lock.json e2e/reference/node_modules/.package-lock.json e2e/vite/node_modules/.package-lock.json e2e/nextjs/node_modules/.package-lock.json function
+e2e: e2e-deps function
 	$(FIREBASE) emulators:exec --config e2e/firebase.json --only auth,functions --project $(PROJECT) "cd $(CURDIR)/e2e && node --test $(NODETESTFLAGS)"
 
-# The Auth emulator, the function against it and the demo page; Ctrl-C stops them all.
-dev: e2e/node_modules/.package-lock.json function
-	$(FIREBASE) emulators:exec --only auth --project $(PROJECT) "node e2e/dev.mjs"
+# The e2e suite's npm trees, one install per lock file. make test installs them while the Go suite
+# runs.
+e2e-deps: e2e/node_modules/.package-lock.json e2e/reference/node_modules/.package-lock.json e2e/vite/node_modules/.package-lock.json e2e/nextjs/node_modules/.package-lock.json e2e/angular/node_modules/.package-lock.json
+
+# The Auth emulator, the function against it and the demo page; Ctrl-C stops them all. The Go
+# build (on a fresh machine the longest part: the modules' download, then compiling) runs beside
+# the npm install and the emulator's start; dev.mjs waits for its exit status in bin/build.status.
+dev:
+	@mkdir -p bin && rm -f bin/build.status
+	@{ $(GO) build -o bin/proficient-hmac ./cmd; echo $$? >bin/build.status.tmp && mv bin/build.status.tmp bin/build.status; } & \
+	$(MAKE) --no-print-directory e2e/node_modules/.package-lock.json && \
+	FUNCTION_BUILD_STATUS=bin/build.status $(FIREBASE) emulators:exec --only auth --project $(PROJECT) "node e2e/dev.mjs"
 
 # The local runner (make dev), and the function as Cloud Run runs it (the e2e suites).
 function:
@@ -58,6 +68,11 @@ e2e/vite/node_modules/.package-lock.json: e2e/vite/package-lock.json
 # prebuilt @next/swc binary for this platform, an optional dependency.
 e2e/nextjs/node_modules/.package-lock.json: e2e/nextjs/package-lock.json
 	npm ci --prefix e2e/nextjs --no-audit --no-fund
+
+# docs/angular.md's app (e2e/angular.test.mjs) and the TypeScript the README's snippets are compiled
+# with. Optional packages stay: they are the build's prebuilt native parts (esbuild's, rolldown's).
+e2e/angular/node_modules/.package-lock.json: e2e/angular/package-lock.json
+	npm ci --prefix e2e/angular --no-audit --no-fund
 
 # The handler against the Admin SDK's own verification (Go benchmarks, interleaved), then the
 # function as Cloud Run runs it (the buildpack's main, K_SERVICE set, output on drained pipes)

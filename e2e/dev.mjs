@@ -1,9 +1,32 @@
 // make dev: under `firebase emulators:exec --only auth`, start the function against the emulator
 // and the demo page on another origin, print where they are and a curl to try, and stop them all
 // on Ctrl-C (the emulator stops when this script ends).
+import { readFile, watch } from "node:fs/promises";
+import path from "node:path";
 import { startFunction, demoSecret, runnerBinary } from "./function.mjs";
 import { startStaticServer } from "./static-server.mjs";
 import { emulatorHost, project, signUpAnonymously } from "./emulator.mjs";
+
+// make dev builds the function beside the npm install and the emulator's start, and writes the
+// build's exit status to FUNCTION_BUILD_STATUS when it ends: wait for it.
+const buildStatus = process.env.FUNCTION_BUILD_STATUS;
+if (buildStatus) {
+  const stop = new AbortController();
+  const changes = watch(path.dirname(buildStatus), { signal: stop.signal });
+  let status = null;
+  for (let first = true; ; first = false) {
+    const change = changes.next().catch(() => {}); // watching from here, before the read below
+    status = await readFile(buildStatus, "utf8").catch(() => null);
+    if (status !== null) break;
+    if (first) console.error("proficient-hmac: waiting for the Go build of the function…");
+    await change;
+  }
+  stop.abort();
+  if (status.trim() !== "0") {
+    console.error("proficient-hmac: the Go build of the function failed (its errors are above); make dev stops.");
+    process.exit(1);
+  }
+}
 
 // Emulator mode's own default for CORS: pages served from this machine only (the demo page,
 // a local dev server), not any site the developer happens to visit.

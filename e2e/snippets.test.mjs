@@ -271,3 +271,14 @@ test("the React snippet, as written: one call per user, their own HMAC, and refu
   await tab.waitForFunction(() => !document.querySelector("#root > *"), { timeout: 15000 });
   assert.deepEqual(failures, []);
 });
+
+// Last: it stops the function. The callable SDK alone would say "functions/internal: internal [500]".
+test("with the function stopped, both snippets say the server in front of it could not reach it", async (t) => {
+  const { tab } = await open(t, "index.html");
+  await tab.evaluate((email) => auth.create(email), newEmail("stopped"));
+  await fn.stop();
+  const answers = await tab.evaluate(async () => [await snippets.callable(), await snippets.fetch()]);
+  for (const answer of answers) {
+    assert.match(answer.message ?? "", /^\/api\/proficient-hmac answered 500 from the server in front of the function: the function is not answering\. In development, start it/, JSON.stringify(answer));
+  }
+});

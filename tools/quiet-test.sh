@@ -40,7 +40,13 @@ suite() {
   fi
 }
 
+# The e2e suite's npm trees install while the Go suite runs: on a fresh clone each takes minutes.
+# A failed install shows in the e2e suite, whose make tries it again.
+make --no-print-directory e2e-deps >bin/test-deps.log 2>&1 &
+deps=$!
 suite go make --no-print-directory go-test GOTESTFLAGS=-json
+wait "$deps"
+cat bin/test-deps.log >>"$log"
 suite e2e make --no-print-directory e2e NODETESTFLAGS="--test-reporter=tap --test-reporter-destination=stdout \
   --test-reporter=$PWD/tools/test-events.mjs --test-reporter-destination=$PWD/bin/test-e2e.events"
 # The conformance suite's own count of answers that match onCall's.
