@@ -2,13 +2,14 @@ package proficienthmac
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
 
 // TestSecretBackends holds every way to give the secret to every rule that concerns them: it is
-// set alone, with each other one, with PROFICIENT_HMAC_SECRET_REFRESH, and against the Auth
-// emulator. A backend added to secretBackends is tested here once it has an example value.
+// set alone, with each other one, with PROFICIENT_HMAC_SECRET_REFRESH, holding the secret itself
+// where it should hold a path or a name, and against the Auth emulator. A backend added to secretBackends is tested here once it has an example value.
 func TestSecretBackends(t *testing.T) {
 	examples := map[string]string{ // a value each backend accepts
 		envSecret:        testSecret,
@@ -49,6 +50,12 @@ func TestSecretBackends(t *testing.T) {
 		cfg, err = load(map[string]string{b.variable: example, envSecretRefresh: "90s"})
 		if b.refresh == 0 && named(err) != envSecretRefresh || b.refresh != 0 && (err != nil || cfg.secret.refresh != 90*time.Second) {
 			t.Errorf("%s with %s=90s: got %+v, %v; want it read every 90 s, or an error if it is read once", b.variable, envSecretRefresh, cfg.secret, err)
+		}
+		if !b.byValue {
+			_, err = load(map[string]string{b.variable: testSecret})
+			if named(err) != b.variable || strings.Contains(err.Error(), testSecret[5:]) {
+				t.Errorf("%s holding the secret itself: got %v; want a configuration error that does not repeat it", b.variable, err)
+			}
 		}
 		_, err = load(map[string]string{b.variable: example, envEmulatorHost: "127.0.0.1:9099"})
 		if b.byValue && err != nil || !b.byValue && named(err) != b.variable {
