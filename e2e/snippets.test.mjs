@@ -138,9 +138,9 @@ before(async () => {
 });
 after(async () => {
   await chromium?.close();
-  await site?.close();
   await fn?.stop();
   await authForwarder?.close();
+  await site?.close(); // last: it fails if Vite asked the pages to reload
 });
 
 // open loads a page in a fresh browser context and records the page's uncaught errors and its

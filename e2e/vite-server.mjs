@@ -33,9 +33,22 @@ export async function startViteDevServer({ functionURL, files, alias = {} }) {
     clearScreen: false,
     // JSX without @vitejs/plugin-react (no Fast Refresh needed here); no reloads mid-test.
     esbuild: { jsx: "automatic" },
+    // The import the JSX transform adds, which Vite's scan of the pages cannot see, bundled from
+    // the start as plugin-react has it: found on a page's first load, it changed the bundled deps,
+    // and with no HMR to reload the page, the open page waited on 504s (a flaky first run).
+    optimizeDeps: { include: ["react/jsx-dev-runtime"] },
     resolve: { alias: Object.fromEntries(Object.entries(alias).map(([name, file]) => [name, path.join(root, file)])) },
     server: { host: "127.0.0.1", port: 0, hmr: false, watch: null, fs: { allow: [here] } },
   });
+  // A reload Vite asks for (the bundled deps changed) never happens here: a page open then waits
+  // on 504s, timing-dependent. Recorded, so close() fails whenever one was asked for.
+  const reloads = [];
+  const hot = server.environments.client.hot;
+  const send = hot.send.bind(hot);
+  hot.send = (payload, ...rest) => {
+    if (payload?.type === "full-reload") reloads.push(payload);
+    return send(payload, ...rest);
+  };
   try {
     await server.listen();
   } catch (err) {
@@ -50,6 +63,7 @@ export async function startViteDevServer({ functionURL, files, alias = {} }) {
     close: async () => {
       await server.close();
       await fs.rm(root, { recursive: true, force: true });
+      assert.deepEqual(reloads, [], "Vite asked the pages to reload (its bundled deps changed while they were open): bundle the late-found dependency from the start (optimizeDeps.include)");
     },
   };
 }
