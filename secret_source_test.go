@@ -2,6 +2,11 @@ package proficienthmac
 
 import (
 	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,5 +66,42 @@ func TestSecretBackends(t *testing.T) {
 		if b.byValue && err != nil || !b.byValue && named(err) != b.variable {
 			t.Errorf("%s against the emulator: got %v; want it refused unless it is the secret by value", b.variable, err)
 		}
+	}
+}
+
+// TestEverySecretBackendIsListed: a backend is a file declaring a secretBackend; one left out of
+// secretBackends would compile, pass its own tests, and never be offered.
+func TestEverySecretBackendIsListed(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := 0
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			gen, ok := decl.(*ast.GenDecl)
+			if !ok || gen.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range gen.Specs {
+				for i, value := range spec.(*ast.ValueSpec).Values {
+					if lit, ok := value.(*ast.CompositeLit); ok && fmt.Sprint(lit.Type) == "secretBackend" {
+						declared++
+						t.Logf("%s: %s", fset.Position(lit.Pos()), spec.(*ast.ValueSpec).Names[i])
+					}
+				}
+			}
+		}
+	}
+	if declared != len(secretBackends) {
+		t.Errorf("%d secretBackend values are declared, %d are in secretBackends (secret.go): list every one", declared, len(secretBackends))
 	}
 }
