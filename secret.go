@@ -33,16 +33,8 @@ func loadSecretConfig(getenv func(string) string) (secretConfig, error) {
 		return secretConfig{}, &configError{variable, problem, "set exactly one of " + strings.Join(names, ", ")}
 	}
 	s := set[0]
-	// Checked here for every backend, not in each: a secret pasted into a variable meant for a
-	// path or a name would otherwise reach a message or a log line in that backend's errors.
-	if !s.backend.byValue && strings.HasPrefix(s.location, "hsec_") {
-		return s, &configError{s.backend.variable, "holds " + describeValue(s.location),
-			"give the secret itself in " + secretByValue.variable + ", or " + s.backend.variable + " its " + s.backend.holds}
-	}
-	if s.backend.check != nil {
-		if err := s.backend.check(s.location); err != nil {
-			return s, err
-		}
+	if err := s.backend.checkValue(s.location); err != nil {
+		return s, err
 	}
 	if v := getenv(envSecretRefresh); v != "" {
 		d, err := time.ParseDuration(v)

@@ -30,6 +30,20 @@ type secretBackend struct {
 	fix      string // what to do when a source cannot be read for good (a misconfiguredError)
 }
 
+// checkValue refuses a value this backend cannot use, before it is opened. The secret pasted into
+// a variable meant for a path or a name is refused here for every backend, not in each: a
+// backend's own errors would otherwise carry it into a message or a log line.
+func (b *secretBackend) checkValue(value string) error {
+	if !b.byValue && strings.HasPrefix(value, "hsec_") {
+		return &configError{b.variable, "holds " + describeValue(value),
+			"give the secret itself in " + secretByValue.variable + ", or " + b.variable + " its " + b.holds}
+	}
+	if b.check != nil {
+		return b.check(value)
+	}
+	return nil
+}
+
 // secretConfig names the one place the HMAC secret comes from.
 type secretConfig struct {
 	backend  *secretBackend
