@@ -93,9 +93,6 @@ func (k *keyRefresher) run(ctx context.Context) {
 	retry := retryMin
 	for first := true; ; first = false {
 		next, err := k.refresh(ctx)
-		if first {
-			close(k.started)
-		}
 		if err != nil {
 			k.logFailure(err, first)
 			now, v := time.Now(), k.current.Load()
@@ -106,6 +103,9 @@ func (k *keyRefresher) run(ctx context.Context) {
 			}
 		} else {
 			retry = retryMin
+		}
+		if first {
+			close(k.started) // after the failure is logged: a start that waits for it finds it there
 		}
 		select {
 		case <-ctx.Done():
