@@ -2,7 +2,6 @@ package proficienthmac
 
 import (
 	"go/ast"
-	"go/parser"
 	"go/token"
 	"os"
 	"path/filepath"
@@ -75,8 +74,7 @@ func TestReasonCodes(t *testing.T) {
 // usedReasonCodes finds the reason codes in the package's production code, each with where.
 func usedReasonCodes(t *testing.T) map[string]string {
 	t.Helper()
-	fset := token.NewFileSet()
-	files, _ := filepath.Glob("*.go")
+	fset, files := productionFiles(t)
 	used := map[string]string{}
 	literal := func(e ast.Expr) {
 		if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
@@ -84,14 +82,7 @@ func usedReasonCodes(t *testing.T) map[string]string {
 			used[code] = fset.Position(lit.Pos()).String()
 		}
 	}
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, name, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, f := range files {
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.CallExpr:
