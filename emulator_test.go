@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/proficient-hmac/proficient-hmac/internal/standin"
 )
 
 // TestEmulatorThatDoesNotAnswer: a wrong emulator port stops the start at once, naming the
@@ -215,7 +217,10 @@ func TestEmulatorModeRefusesANetworkPeer(t *testing.T) {
 	server.Start()
 	defer server.Close()
 	_, port, _ := net.SplitHostPort(listener.Addr().String())
-	peer := networkAddress(t)
+	peer, err := standin.NetworkAddress()
+	if err != nil {
+		t.Fatal(err)
+	}
 	client := &http.Client{Transport: &http.Transport{}} // not the stand-in's, which dials only loopback
 	for _, tt := range []struct {
 		name, to string
@@ -237,22 +242,4 @@ func TestEmulatorModeRefusesANetworkPeer(t *testing.T) {
 			t.Errorf("%s: got %d %s, want %d", tt.name, resp.StatusCode, body, tt.wantCode)
 		}
 	}
-}
-
-// networkAddress is an address of this machine that is not loopback: a peer on the network
-// connects from one. In a network namespace of your own, add one first (ip addr add
-// 10.99.0.1/32 dev lo).
-func networkAddress(t *testing.T) string {
-	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range addrs {
-		if ip, ok := a.(*net.IPNet); ok && ip.IP.To4() != nil && !ip.IP.IsLoopback() && !ip.IP.IsLinkLocalUnicast() {
-			return ip.IP.String()
-		}
-	}
-	t.Fatal("this machine has no non-loopback IPv4 address to connect from; add one (ip addr add 10.99.0.1/32 dev lo)")
-	return ""
 }

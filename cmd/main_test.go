@@ -332,7 +332,10 @@ func TestEmulatorModeOnTheNetwork(t *testing.T) {
 	emulator := fakeEmulator(t)
 	env := []string{"GOOGLE_CLOUD_PROJECT=demo-x", "PROFICIENT_HMAC_SECRET=hsec_x", "FIREBASE_AUTH_EMULATOR_HOST=" + emulator,
 		"GCE_METADATA_HOST=" + closedAddr(t)}
-	peer := networkAddress(t)
+	peer, err := standin.NetworkAddress()
+	if err != nil {
+		t.Fatal(err)
+	}
 	runnerAddr, deployedAddr := startRunner(t, env...), startDeployed(t, env...)
 	request := "POST /api/proficient-hmac HTTP/1.1\r\nHost: localhost:8080\r\nContent-Length: 0\r\n\r\n"
 	for name, addr := range map[string]string{"runner": runnerAddr, "deployed": deployedAddr} {
@@ -370,23 +373,6 @@ func fakeEmulator(t *testing.T) string {
 		}
 	}()
 	return l.Addr().String()
-}
-
-// networkAddress is an address of this machine that is not loopback, as a peer on the network
-// connects from. In a network namespace of your own, add one first (ip addr add 10.99.0.1/32 dev lo).
-func networkAddress(t *testing.T) string {
-	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range addrs {
-		if ip, ok := a.(*net.IPNet); ok && ip.IP.To4() != nil && !ip.IP.IsLoopback() && !ip.IP.IsLinkLocalUnicast() {
-			return ip.IP.String()
-		}
-	}
-	t.Fatal("this machine has no non-loopback IPv4 address to connect from; add one (ip addr add 10.99.0.1/32 dev lo)")
-	return ""
 }
 
 func freePort(t *testing.T) string {
