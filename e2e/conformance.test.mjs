@@ -3,7 +3,7 @@
 // (e2e/reference), served by the Functions emulator against the same Auth emulator, and the
 // answers are compared: HTTP status, canonical error status, the result's values, streaming
 // framing and CORS decisions (messages may differ). A difference is allowed only where
-// `deliberate` below lists it with its reason (the README's list), and there the function's
+// `deliberate` below lists it with its reason (docs/conformance.md's list), and there the function's
 // answer must be the one the row records (`ours`); any other fails the suite.
 import { test, before, after } from "node:test";
 import crypto from "node:crypto";
@@ -23,11 +23,9 @@ const referenceURL = `http://127.0.0.1:5001/${project}/us-central1/proficientHma
 const origin = "https://app.example.com";
 
 // deliberate are the differences from onCall that the function makes on purpose, by key, as
-// the README lists them (its "Conformance with onCall" table): one list, for people and for
-// this suite.
+// docs/conformance.md lists them: one list, for people and for this suite.
 export const deliberate = Object.fromEntries(
-  fs.readFileSync(new URL("../README.md", import.meta.url), "utf8")
-    .split("### Conformance with onCall")[1].split("\n## ")[0]
+  fs.readFileSync(new URL("../docs/conformance.md", import.meta.url), "utf8")
     .split("\n").map((line) => line.match(/^\| `(\w+)` \| (.+) \|$/)).filter(Boolean)
     .map(([, key, reason]) => [key, reason]),
 );
@@ -430,7 +428,7 @@ test("conformance with firebase-functions' onCall", async (t) => {
     });
   }
   for (const key of Object.keys(deliberate)) {
-    assert.ok(cs.some((c) => c.differs === key), `the README lists the difference ${key}, and no case shows it`);
+    assert.ok(cs.some((c) => c.differs === key), `docs/conformance.md lists the difference ${key}, and no case shows it`);
   }
 });
 
