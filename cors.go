@@ -3,7 +3,6 @@ package proficienthmac
 import (
 	"fmt"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strings"
 
@@ -98,17 +97,14 @@ func (p corsPolicy) setHeaders(w http.ResponseWriter, r *http.Request) (refusedO
 func requestedHeaders(header http.Header) string {
 	var names []string
 	size := 0
-	for _, value := range header.Values("Access-Control-Request-Headers") {
-		for name := range strings.SplitSeq(value, ",") {
-			name = textproto.TrimString(name)
-			if !httpguts.ValidHeaderFieldName(name) {
-				continue
-			}
-			if size += len(name) + len(", "); size > maxAllowedHeaders {
-				return strings.Join(names, ", ")
-			}
-			names = append(names, name)
+	for name := range listValues(header, "Access-Control-Request-Headers") {
+		if !httpguts.ValidHeaderFieldName(name) {
+			continue
 		}
+		if size += len(name) + len(", "); size > maxAllowedHeaders {
+			break
+		}
+		names = append(names, name)
 	}
 	return strings.Join(names, ", ")
 }

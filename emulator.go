@@ -92,7 +92,7 @@ func refuseUnlessLocal(r *http.Request) *apiError {
 		return notLocal(fmt.Sprintf("the client address %.64q", r.RemoteAddr))
 	}
 	for _, name := range []string{"X-Forwarded-For", "X-Real-Ip"} {
-		for _, addr := range listValues(r.Header, name) {
+		for addr := range listValues(r.Header, name) {
 			if !isLoopbackAddr(addr) {
 				return notLocal(fmt.Sprintf("%s %.64q", name, addr))
 			}
@@ -106,7 +106,7 @@ func refuseUnlessLocal(r *http.Request) *apiError {
 	if !isLoopbackHost(r.Host) {
 		return notLocal(fmt.Sprintf("the Host %.64q", r.Host))
 	}
-	for _, host := range listValues(r.Header, "X-Forwarded-Host") {
+	for host := range listValues(r.Header, "X-Forwarded-Host") {
 		if !isLoopbackHost(host) {
 			return notLocal(fmt.Sprintf("X-Forwarded-Host %.64q", host))
 		}
@@ -114,22 +114,11 @@ func refuseUnlessLocal(r *http.Request) *apiError {
 	return nil
 }
 
-// listValues are the comma-separated items of every header line named name.
-func listValues(h http.Header, name string) []string {
-	var items []string
-	for _, line := range h.Values(name) {
-		for item := range strings.SplitSeq(line, ",") {
-			items = append(items, strings.TrimSpace(item))
-		}
-	}
-	return items
-}
-
 // forwardedFor are the for= values of RFC 7239 Forwarded headers, unquoted. Read to refuse, not
 // to trust: a value it cannot read as an address (an obfuscated node, "unknown") is refused too.
 func forwardedFor(h http.Header) []string {
 	var addrs []string
-	for _, element := range listValues(h, "Forwarded") {
+	for element := range listValues(h, "Forwarded") {
 		for pair := range strings.SplitSeq(element, ";") {
 			name, value, _ := strings.Cut(strings.TrimSpace(pair), "=")
 			if strings.EqualFold(name, "for") {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"iter"
 	"mime"
 	"net/http"
+	"net/textproto"
 	"strings"
 	"unicode/utf8"
 
@@ -186,4 +188,19 @@ func isJSON(contentType string) bool {
 	mediaType, params, err := mime.ParseMediaType(contentType)
 	charset, named := params["charset"]
 	return err == nil && mediaType == "application/json" && (!named || strings.EqualFold(charset, "utf-8"))
+}
+
+// listValues yields the items of a comma-separated header, every line of it read as one list (as
+// Node joins them), each trimmed of HTTP's optional whitespace. One at a time: a header may be
+// as long as the server allows, and a caller may stop early.
+func listValues(h http.Header, name string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, line := range h.Values(name) {
+			for item := range strings.SplitSeq(line, ",") {
+				if !yield(textproto.TrimString(item)) {
+					return
+				}
+			}
+		}
+	}
 }
